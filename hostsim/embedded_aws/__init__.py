@@ -1,0 +1,40 @@
+"""An in-process AWS for the demo and the tests: moto's server behind an IAM-fidelity layer.
+
+Moto is lenient where IAM is strict (it deletes users that still have keys, accepts
+``Alice`` next to ``alice``, loses tags on rename, lacks service-specific credentials). Code
+tested only against moto could rely on that leniency and fail against AWS, so the middleware
+here adds IAM's rules back, records every call and can inject faults::
+
+    from hostsim.embedded_aws import EmbeddedAWS
+
+    with EmbeddedAWS() as aws:
+        iam = aws.session().client("iam", endpoint_url=aws.endpoint_url)
+        iam.create_user(UserName="alice")
+        assert aws.calls() == ["CreateUser"]
+
+Modules: ``server`` (lifecycle and test controls), ``clients`` (reaching it, and only it,
+from boto3 or a subprocess), ``middleware`` (the WSGI layer), ``fidelity`` (which rule
+applies to which IAM operation), the rules themselves (``iam_rules``, ``validation``,
+``user_tags``, ``rename``, ``service_credentials``, ``pagination``, ``aws_policies``),
+``faults`` (injection and the call log), ``query`` and ``responses`` (the wire format) and
+``moto_state`` (finding, resetting and repairing moto's in-process backends).
+"""
+
+from hostsim.embedded_aws.clients import (
+    FAKE_ACCESS_KEY_ID,
+    FAKE_SECRET_ACCESS_KEY,
+    FOREIGN_AWS_VARIABLES,
+    REGION,
+)
+from hostsim.embedded_aws.faults import Call, Fault
+from hostsim.embedded_aws.server import EmbeddedAWS
+
+__all__ = [
+    "FAKE_ACCESS_KEY_ID",
+    "FAKE_SECRET_ACCESS_KEY",
+    "FOREIGN_AWS_VARIABLES",
+    "REGION",
+    "Call",
+    "EmbeddedAWS",
+    "Fault",
+]

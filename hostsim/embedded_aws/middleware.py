@@ -1,0 +1,136 @@
+"""The WSGI layer in front of moto: delay, record, fault, lock, then IAM fidelity or moto.
+
+Every request passes here in its own server thread. The order matters: the simulated network
+delay comes first (outside any lock, so concurrent clients overlap as they would against AWS);
+then the call is recorded and may be faulted (a faulted call never reaches moto, exactly like
+a throttled call never reaches IAM's backend); only then is moto's state locked, because moto
+is not thread-safe and the fidelity rules must see and change its state atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+from hostsim.embedded_aws import moto_state
+from hostsim.embedded_aws.faults import Call, CallRecorder, FaultInjector
+from hostsim.embedded_aws.fidelity import IAMFidelity
+from hostsim.embedded_aws.query import (
+    QueryRequest,
+    decode_params,
+    encode_params,
+    is_form_request,
+    parse_signature,
+    read_body,
+    replace_body,
+)
+from hostsim.embedded_aws.responses import Reply, error_reply
+
+_log = logging.getLogger(__name__)
+
+
+class EmbeddedAWSMiddleware:
+    """Wraps moto's WSGI app; holds the fault rules, the call log and the fidelity state."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        request_delay: float = 0.0,
+        aws_managed_policies_on_demand: bool = True,
+    ) -> None:
+        self.app = app
+        self.request_delay = request_delay
+        self.faults = FaultInjector()
+        self.calls = CallRecorder()
+        self.fidelity = IAMFidelity(aws_managed_policies=aws_managed_policies_on_demand)
+        #: Serialises everything that reads or writes moto's state (requests and resets).
+        self.state_lock = threading.RLock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.request_delay > 0:
+            time.sleep(self.request_delay)
+        reply = self._reply(environ)
+        start_response(reply.status_line, reply.headers)
+        return [reply.body]
+
+    def _reply(self, environ: WSGIEnvironment) -> Reply:
+        request = _decode(environ)
+        service = request.service or "unknown"
+        action = request.action or _target_action(environ)
+        if action:
+            self.calls.record(Call(service, action))
+            fault = self.faults.take(service, action)
+            if fault is not None:
+                return fault.reply()
+        with self.state_lock:
+            if service == "iam" and request.action:
+                return _guarded(lambda: self._iam(environ, request), action)
+            return _guarded(lambda: self._moto(environ), action or environ.get("PATH_INFO"))
+
+    def _iam(self, environ: WSGIEnvironment, request: QueryRequest) -> Reply:
+        account_id = moto_state.account_for(
+            request.signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        )
+
+        def forward(params: dict[str, str]) -> Reply:
+            if params != request.params:
+                replace_body(environ, encode_params(params))
+            return self._moto(environ)
+
+        return self.fidelity.handle(
+            account_id, request.signature.access_key, request.params, forward
+        )
+
+    def _moto(self, environ: WSGIEnvironment) -> Reply:
+        """Run moto and buffer its whole reply, so the state lock covers all of moto's work."""
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
+        written: list[bytes] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: object = None
+        ) -> Callable[[bytes], object]:
+            captured.append((status, headers))
+            return written.append
+
+        chunks = self.app(environ, start_response)
+        try:
+            body = b"".join([*written, *chunks])
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, headers = captured[-1]
+        return Reply(status=int(status.split()[0]), body=body, headers=list(headers))
+
+
+def _guarded(serve: Callable[[], Reply], what: object) -> Reply:
+    """Turn a crash into an IAM-style error instead of an HTML page botocore cannot parse.
+
+    An operation moto lacks answers 501, which botocore does not retry, so the gap shows at
+    once; any other crash is a bug (here or in moto) and is logged with its traceback.
+    """
+    try:
+        return serve()
+    except NotImplementedError as exc:
+        return error_reply("NotImplemented", f"The embedded AWS (moto) lacks this: {exc}", 501)
+    except Exception as exc:
+        _log.exception("embedded AWS failed while serving %s", what)
+        return error_reply("ServiceFailure", f"{type(exc).__name__}: {exc}", 500)
+
+
+def _decode(environ: WSGIEnvironment) -> QueryRequest:
+    """Decode the request's signature and query parameters (query string and form body).
+
+    Only form bodies are read; others (S3 uploads, JSON protocols) reach moto untouched.
+    """
+    body = read_body(environ) if is_form_request(environ) else b""
+    return QueryRequest(signature=parse_signature(environ), params=decode_params(environ, body))
+
+
+def _target_action(environ: WSGIEnvironment) -> str | None:
+    """The operation of a JSON-protocol request (``X-Amz-Target: Service.Operation``)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    return target.rsplit(".", 1)[-1] if target else None

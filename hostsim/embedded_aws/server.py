@@ -1,0 +1,265 @@
+"""The embedded AWS: moto's server plus the fidelity middleware, on a thread in this process.
+
+``hostsim demo`` and the test suite both need an AWS that costs nothing, needs no credentials
+or network, and behaves like IAM where it matters. This class owns the lifecycle (bind, serve,
+stop), the environment a client needs to reach it, and the test controls (reset, call log,
+faults). Moto keeps its state in module globals, so every EmbeddedAWS in one process shares
+the same accounts; :meth:`EmbeddedAWS.reset` empties them all.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from contextlib import ExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import boto3
+from botocore.config import Config
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from hostsim.embedded_aws import aws_policies, clients, moto_state
+from hostsim.embedded_aws.faults import Fault
+from hostsim.embedded_aws.middleware import EmbeddedAWSMiddleware
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_sts import STSClient
+
+#: How often the serving loop checks for stop(); the socketserver default (0.5 s) would make
+#: every stop() take half a second.
+_SHUTDOWN_POLL_SECONDS = 0.02
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """Moto's request handler without the one-line-per-request access log.
+
+    The demo narrates to the terminal and the tests make thousands of calls; an access log
+    line for each would drown both. Errors are still logged.
+    """
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Drop the access log line."""
+
+
+class EmbeddedAWS:
+    """Moto's HTTP server with IAM fidelity rules, fault injection and a call log.
+
+    Usable as ``EmbeddedAWS().start()`` ... ``stop()`` or as a context manager.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        load_aws_managed_policies: bool = True,
+        request_delay: float = 0.0,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.load_aws_managed_policies = load_aws_managed_policies
+        # Cheap path: add AWS-managed policies when a request needs them. Should a future moto
+        # not ship the data that needs, let moto load them all eagerly instead.
+        self._policies_on_demand = load_aws_managed_policies and aws_policies.available()
+        self._middleware = EmbeddedAWSMiddleware(
+            DomainDispatcherApplication(create_backend_app),
+            request_delay=request_delay,
+            aws_managed_policies_on_demand=self._policies_on_demand,
+        )
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._settings = ExitStack()
+        self._session_lock = threading.Lock()
+        self._session: boto3.session.Session | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind the port, start serving on a daemon thread and begin from empty state.
+
+        Binding happens here, in the caller's thread, so a port already in use raises here.
+        """
+        if self._server is not None:
+            raise RuntimeError("EmbeddedAWS is already running")
+        eager = self.load_aws_managed_policies and not self._policies_on_demand
+        self._settings.enter_context(moto_state.server_settings(eager))
+        try:
+            self._server = make_server(
+                self.host,
+                self._requested_port,
+                self._middleware,
+                threaded=True,
+                request_handler=_QuietRequestHandler,
+            )
+        except BaseException:
+            self._settings.close()
+            raise
+        self.reset()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
+            name="embedded-aws",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, release the port and restore moto's process-wide settings."""
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
+        self._settings.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting requests."""
+        return self._server is not None
+
+    # -- how to reach it -------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one the OS chose when constructed with port 0)."""
+        return int(self._require_server().server_port)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL to give boto3 as ``endpoint_url`` (or ``AWS_ENDPOINT_URL``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def account_id(self) -> str:
+        """The account every call made with the fake credentials acts on."""
+        return os.environ.get(moto_state.ACCOUNT_ENV, moto_state.default_account_id())
+
+    @property
+    def region(self) -> str:
+        """The region clients are configured for."""
+        return clients.REGION
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that point any AWS SDK (or subprocess) here, and only here:
+        endpoint, fake credentials, region, and the user's ``~/.aws`` files switched off."""
+        return clients.client_env(self.endpoint_url)
+
+    def subprocess_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A complete environment for a child process: ``base`` (default: ours) minus any
+        profile, role or session-token variable, plus :meth:`client_env`."""
+        return clients.subprocess_env(self.endpoint_url, os.environ if base is None else base)
+
+    def iam_client(self, config: Config | None = None) -> IAMClient:
+        """An IAM client for this server (see :meth:`session` for what it ignores)."""
+        with self._session_lock:
+            return self._shared_session().client(
+                "iam", endpoint_url=self.endpoint_url, config=config
+            )
+
+    def sts_client(self, config: Config | None = None) -> STSClient:
+        """An STS client for this server (``GetCallerIdentity`` answers with
+        :attr:`account_id`)."""
+        with self._session_lock:
+            return self._shared_session().client(
+                "sts", endpoint_url=self.endpoint_url, config=config
+            )
+
+    def _shared_session(self) -> boto3.session.Session:
+        """One session for all clients made here: building a client from a fresh session
+        reloads botocore's service models (~40 ms), from a warm one it costs ~2 ms. Sessions
+        are not thread-safe, hence the lock around client creation (clients are)."""
+        if self._session is None:
+            self._session = self.session()
+        return self._session
+
+    def session(self) -> boto3.session.Session:
+        """A new boto3 session with the fake credentials that ignores the user's AWS
+        configuration; its clients need ``endpoint_url=self.endpoint_url``."""
+        return clients.isolated_session()
+
+    # -- test controls ---------------------------------------------------------------------
+
+    @property
+    def request_delay(self) -> float:
+        """Seconds every request sleeps before it is handled (a simulated round trip)."""
+        return self._middleware.request_delay
+
+    @request_delay.setter
+    def request_delay(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"request_delay must not be negative, got {seconds}")
+        self._middleware.request_delay = seconds
+
+    def reset(self) -> None:
+        """Empty every account and forget faults, the call log and service credentials.
+
+        Waits for requests in progress; requests arriving meanwhile see the empty state.
+        """
+        with self._middleware.state_lock:
+            moto_state.reset_all()
+            self._middleware.fidelity.reset()
+            self._middleware.faults.clear()
+            self._middleware.calls.clear()
+
+    def calls(self, service: str | None = "iam") -> list[str]:
+        """Action names received so far, in order, faulted and refused ones included.
+
+        ``service`` filters by SigV4 service name; None returns every service's calls.
+        """
+        return self._middleware.calls.actions(service)
+
+    def clear_calls(self) -> None:
+        """Forget the call log (to assert only on what a step does next)."""
+        self._middleware.calls.clear()
+
+    def fail_next(
+        self,
+        action: str,
+        *,
+        code: str = "Throttling",
+        status: int = 400,
+        message: str = "Rate exceeded",
+        times: int = 1,
+        service: str = "iam",
+    ) -> None:
+        """Answer the next ``times`` requests for ``action`` with an IAM-style error.
+
+        A faulted request never reaches moto, so it changes nothing, like a throttled call.
+        Faults for different actions are independent; faults for the same action queue up.
+        """
+        fault = Fault(service=service, action=action, code=code, status=status, message=message)
+        self._middleware.faults.arm(fault, times)
+
+    def pending_faults(self) -> int:
+        """How many armed faults have not been used yet."""
+        return self._middleware.faults.pending()
+
+    def reset_faults(self) -> None:
+        """Disarm every pending fault."""
+        self._middleware.faults.clear()
+
+    def _require_server(self) -> BaseWSGIServer:
+        if self._server is None:
+            raise RuntimeError("EmbeddedAWS is not running; call start() first")
+        return self._server

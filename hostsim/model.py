@@ -1,0 +1,259 @@
+"""Contract types: the data that crosses the host/connector boundary.
+
+Every type is a small frozen attrs class built from plain JSON-able values, so the same payload
+can come from the CLI, a SCIM request or a test, and be structured and validated by the one
+cattrs converter in :mod:`hostsim.converter`. Requests are what the host asks for; rows are what
+``fetch`` yields; results report what an operation did, step by step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from attrs import field, frozen
+
+
+class Capability(StrEnum):
+    """What a connector type can do; the host refuses operations a connector did not declare."""
+
+    CREATE = "create"
+    MODIFY = "modify"
+    DELETE = "delete"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    FETCH = "fetch"
+    TEST = "test"
+    SCHEMA = "schema"
+
+
+class FetchKind(StrEnum):
+    """The five reconciliation reads."""
+
+    USERS = "users"
+    GROUPS = "groups"
+    POLICIES = "policies"
+    GROUP_ACCESS = "group-access"
+    POLICY_ACCESS = "policy-access"
+
+
+class StepStatus(StrEnum):
+    """How one step of an operation ended.
+
+    ``pending`` marks steps an operation planned but never reached because an earlier step
+    failed: with ``done`` they tell the caller exactly where a re-run will pick up.
+    """
+
+    DONE = "done"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+@frozen
+class CreateRequest:
+    """A joiner: the account to create and the entitlements to grant it at once."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    #: Further attributes by name; the connector's attribute mapping says where each goes.
+    attributes: dict[str, str] = field(factory=dict)
+    #: Entitlement ids (``group:NAME``, ``policy:ARN``) granted after the account exists.
+    grants: tuple[str, ...] = ()
+
+
+@frozen
+class ModifyRequest:
+    """A mover: ``None`` leaves an attribute as it is, an empty string clears it.
+
+    ``new_email`` changes the account's unique identifier (and, for IAM, renames the user).
+    """
+
+    email: str
+    new_email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    attributes: dict[str, str] = field(factory=dict)
+
+
+@frozen
+class DeleteRequest:
+    """A leaver: remove the account and everything that keeps the target from removing it."""
+
+    email: str
+
+
+@frozen
+class AccessRequest:
+    """Grant or revoke one entitlement (``group:NAME`` or ``policy:ARN``) for one account."""
+
+    email: str
+    entitlement: str
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@frozen
+class Step:
+    """One change (or check) an operation made, in the order it made them."""
+
+    action: str
+    target: str
+    status: StepStatus
+    detail: str = ""
+
+
+@frozen
+class AccountRef:
+    """Who an operation acted on: the stable native id and the current name (ConnId's Uid and
+    Name). A rename returns the new name with the same id."""
+
+    id: str
+    name: str
+    email: str | None = None
+
+
+@frozen
+class OperationResult:
+    """What an operation did. ``changed`` is false when everything was already as asked."""
+
+    operation: str
+    account: AccountRef | None
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return any(step.status is StepStatus.DONE for step in self.steps)
+
+
+@frozen
+class ConnectionStatus:
+    """The answer of a connector's connection check."""
+
+    ok: bool
+    identity: str
+    account: str
+    message: str = ""
+
+
+# --- fetch rows ---------------------------------------------------------------------------
+
+
+@frozen
+class Account:
+    """An account as reconciliation sees it, attributes read back from the target."""
+
+    id: str
+    user_name: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    display_name: str | None
+    arn: str
+    path: str = "/"
+    created: str = ""
+    attributes: dict[str, str] = field(factory=dict)
+    groups: tuple[str, ...] = ()
+    inline_policies: tuple[str, ...] = ()
+
+
+@frozen
+class Group:
+    """A requestable group and the managed policies it grants to its members."""
+
+    name: str
+    id: str
+    arn: str
+    path: str = "/"
+    policies: tuple[str, ...] = ()
+    inline_policies: tuple[str, ...] = ()
+
+
+@frozen
+class Policy:
+    """A requestable managed policy. ``scope`` is ``aws`` (AWS-managed) or ``local``."""
+
+    name: str
+    arn: str
+    id: str
+    path: str = "/"
+    scope: str = "local"
+    attachment_count: int = 0
+    description: str = ""
+
+
+@frozen
+class GroupAccess:
+    """One account's membership of one group."""
+
+    email: str | None
+    user_name: str
+    user_id: str
+    group: str
+
+
+@frozen
+class PolicyAccess:
+    """One account's access to one managed policy, with its provenance.
+
+    ``via`` is ``direct`` for a policy attached to the user, ``group:NAME`` for one the user holds
+    through a group. A policy held both ways yields one row per way, which is what lets a direct
+    grant survive the revocation of a group that also carries the policy.
+    """
+
+    email: str | None
+    user_name: str
+    user_id: str
+    policy_arn: str
+    policy_name: str
+    via: str
+
+
+FetchRow = Account | Group | Policy | GroupAccess | PolicyAccess
+
+ROW_TYPES: dict[FetchKind, type[FetchRow]] = {
+    FetchKind.USERS: Account,
+    FetchKind.GROUPS: Group,
+    FetchKind.POLICIES: Policy,
+    FetchKind.GROUP_ACCESS: GroupAccess,
+    FetchKind.POLICY_ACCESS: PolicyAccess,
+}
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+@frozen
+class AttributeSpec:
+    """One account attribute the connector stores, and when it writes it."""
+
+    name: str
+    target: str
+    on_create: bool
+    on_modify: bool
+    description: str = ""
+
+
+@frozen
+class EntitlementKind:
+    """A kind of entitlement people can request, and the shape of its ids."""
+
+    name: str
+    id_format: str
+    description: str = ""
+
+
+@frozen
+class ConnectorSchema:
+    """What a connector offers: its account identifier, attributes and entitlement kinds."""
+
+    identifier: str
+    attributes: tuple[AttributeSpec, ...]
+    entitlement_kinds: tuple[EntitlementKind, ...]

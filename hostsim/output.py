@@ -1,0 +1,102 @@
+"""How the CLI shows results and rows: readable tables for people, JSON for machines.
+
+Rows are written as they come from the connector. ``--json`` streams a JSON array and
+``--jsonl`` one object a line, so a fetch of a large account never holds it all in memory; the
+human table needs every row to size its columns and so buffers them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from hostsim.converter import unstructure
+from hostsim.model import FetchKind, FetchRow, OperationResult, Step
+
+#: The columns of the human table per fetch kind (JSON carries every field).
+TABLE_COLUMNS: dict[FetchKind, tuple[str, ...]] = {
+    FetchKind.USERS: ("email", "user_name", "first_name", "last_name", "display_name", "id"),
+    FetchKind.GROUPS: ("name", "policies", "arn"),
+    FetchKind.POLICIES: ("name", "scope", "attachment_count", "arn"),
+    FetchKind.GROUP_ACCESS: ("email", "user_name", "group"),
+    FetchKind.POLICY_ACCESS: ("email", "user_name", "policy_name", "via", "policy_arn"),
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item).rsplit("/", 1)[-1] for item in value) or "-"
+    return str(value)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Left-aligned columns sized to their widest cell, with a header line."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
+    lines = [
+        "  ".join(name.upper().ljust(width) for name, width in zip(columns, widths, strict=True))
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_rows(kind: FetchKind, rows: Iterable[FetchRow], out: TextIO, fmt: str) -> int:
+    """Write fetch rows in ``fmt`` (table, json, jsonl); returns how many were written."""
+    count = 0
+    if fmt == "table":
+        columns = TABLE_COLUMNS[kind]
+        data = [unstructure(row) for row in rows]
+        out.write(table(columns, ([item[c] for c in columns] for item in data)) + "\n")
+        out.write(f"({len(data)} {kind.value})\n")
+        return len(data)
+    if fmt == "json":
+        out.write("[")
+    for row in rows:
+        text = json.dumps(unstructure(row), sort_keys=True)
+        if fmt == "json":
+            out.write(("\n  " if count == 0 else ",\n  ") + text)
+        else:
+            out.write(text + "\n")
+        count += 1
+    if fmt == "json":
+        out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def steps_table(steps: Sequence[Step]) -> str:
+    return table(
+        ("status", "step", "target", "detail"),
+        ((step.status.value, step.action, step.target, step.detail) for step in steps),
+    )
+
+
+def write_result(result: OperationResult, out: TextIO, as_json: bool) -> None:
+    if as_json:
+        data = unstructure(result)
+        data["changed"] = result.changed
+        out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    account = result.account
+    who = f" {account.name} (id {account.id})" if account else ""
+    verdict = "changed" if result.changed else "unchanged"
+    out.write(f"{result.operation}{who}: {verdict}\n")
+    out.write(steps_table(result.steps) + "\n")
+
+
+def write_failure(
+    operation: str, error_message: str, steps: Sequence[Step], out: TextIO, as_json: bool
+) -> None:
+    """What a failed operation had done (and not done), for the caller to act on."""
+    if as_json:
+        payload = {
+            "operation": operation,
+            "error": error_message,
+            "steps": unstructure(list(steps)),
+        }
+        out.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    elif steps:
+        out.write(f"{operation} stopped partway; what was done and what was not:\n")
+        out.write(steps_table(steps) + "\n")

@@ -1,0 +1,92 @@
+"""The connector runtime: opens one connector and dispatches operations to it.
+
+Everything that reaches a connector passes through here as plain JSON-able data, is structured
+and validated by the contract converter, checked against the capabilities the connector type
+declared, and only then handed to the connector. The CLI, the demo and (later) the SCIM API all
+go through this one door, so they validate and report the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from hostsim.connector import Connector, ConnectorType
+from hostsim.converter import structure
+from hostsim.errors import InvalidInput, PluginError
+from hostsim.model import (
+    AccessRequest,
+    Capability,
+    ConnectionStatus,
+    ConnectorSchema,
+    CreateRequest,
+    DeleteRequest,
+    FetchKind,
+    FetchRow,
+    ModifyRequest,
+    OperationResult,
+)
+
+
+class Runtime:
+    """One opened connector of one type, with its settings."""
+
+    def __init__(self, connector_type: ConnectorType, settings: Mapping[str, Any]) -> None:
+        self.connector_type = connector_type
+        self._settings = settings
+
+    @cached_property
+    def connector(self) -> Connector:
+        """Opened on first use, so listing or validating needs no credentials."""
+        opened = self.connector_type.open(self._settings)
+        missing = [cap for cap in self.connector_type.capabilities if not hasattr(opened, cap)]
+        if missing:
+            raise PluginError(
+                f"connector {self.connector_type.name!r} declares {', '.join(sorted(missing))} "
+                "but does not implement it"
+            )
+        return opened
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.connector_type.capabilities:
+            raise InvalidInput(
+                f"connector {self.connector_type.name!r} does not support {capability.value}"
+            )
+
+    def create(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.CREATE)
+        return self.connector.create(structure(payload, CreateRequest, what="create request"))
+
+    def modify(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.MODIFY)
+        return self.connector.modify(structure(payload, ModifyRequest, what="modify request"))
+
+    def delete(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.DELETE)
+        return self.connector.delete(structure(payload, DeleteRequest, what="delete request"))
+
+    def grant(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.GRANT)
+        return self.connector.grant(structure(payload, AccessRequest, what="grant request"))
+
+    def revoke(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.REVOKE)
+        return self.connector.revoke(structure(payload, AccessRequest, what="revoke request"))
+
+    def fetch(self, kind: str) -> Iterator[FetchRow]:
+        self._require(Capability.FETCH)
+        try:
+            fetch_kind = FetchKind(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in FetchKind)
+            raise InvalidInput(f"unknown fetch kind {kind!r} (one of: {known})") from None
+        return self.connector.fetch(fetch_kind)
+
+    def test(self) -> ConnectionStatus:
+        self._require(Capability.TEST)
+        return self.connector.test()
+
+    def schema(self) -> ConnectorSchema:
+        self._require(Capability.SCHEMA)
+        return self.connector.schema()

@@ -1,0 +1,118 @@
+"""The AWS IAM connector: the object the host opens and calls, one method per capability.
+
+It wires settings, clients and the domain modules together and is the plugin's edge: every
+public method runs inside :func:`~idhub_aws_plugin.errors.aws_errors`, so nothing but the host's
+error hierarchy leaves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from hostsim.model import (
+    AccessRequest,
+    AccountRef,
+    AttributeSpec,
+    ConnectionStatus,
+    ConnectorSchema,
+    CreateRequest,
+    DeleteRequest,
+    EntitlementKind,
+    FetchKind,
+    FetchRow,
+    ModifyRequest,
+    OperationResult,
+)
+from hostsim.steps import StepLog
+from idhub_aws_plugin.accounts import Accounts
+from idhub_aws_plugin.client import AwsClients
+from idhub_aws_plugin.entitlements import Entitlements, parse_entitlement
+from idhub_aws_plugin.errors import aws_errors, translate
+from idhub_aws_plugin.reconcile import Reconciliation
+from idhub_aws_plugin.settings import Settings, load_settings
+
+ENTITLEMENT_KINDS = (
+    EntitlementKind("group", "group:NAME", "An IAM group; members get the policies it carries."),
+    EntitlementKind("policy", "policy:ARN", "A managed policy attached to the user directly."),
+)
+
+
+class AwsIamConnector:
+    """Provisions and reconciles IAM users, their groups and their managed policies."""
+
+    def __init__(self, settings: Settings, clients: AwsClients | None = None) -> None:
+        self.settings = settings
+        self._clients = clients or AwsClients(settings)
+
+    @classmethod
+    def open(cls, raw_settings: Mapping[str, Any]) -> AwsIamConnector:
+        """The factory the host calls with the connector's table of the config file."""
+        return cls(load_settings(raw_settings))
+
+    @property
+    def _entitlements(self) -> Entitlements:
+        return Entitlements(self._clients.iam)
+
+    @property
+    def _accounts(self) -> Accounts:
+        return Accounts(self._clients.iam, self.settings, self._entitlements)
+
+    def create(self, request: CreateRequest) -> OperationResult:
+        with aws_errors():
+            return self._accounts.create(request)
+
+    def modify(self, request: ModifyRequest) -> OperationResult:
+        with aws_errors():
+            return self._accounts.modify(request)
+
+    def delete(self, request: DeleteRequest) -> OperationResult:
+        with aws_errors():
+            return self._accounts.delete(request)
+
+    def grant(self, request: AccessRequest) -> OperationResult:
+        return self._change_access("grant", request)
+
+    def revoke(self, request: AccessRequest) -> OperationResult:
+        return self._change_access("revoke", request)
+
+    def _change_access(self, operation: str, request: AccessRequest) -> OperationResult:
+        entitlement = parse_entitlement(request.entitlement)
+        with aws_errors():
+            email, user = self._accounts.require(request.email)
+            if operation == "grant":
+                self._entitlements.ensure_exists(entitlement)
+            log = StepLog(operation, translate)
+            with log.step(operation, str(entitlement)) as outcome:
+                change = (
+                    self._entitlements.grant if operation == "grant" else self._entitlements.revoke
+                )
+                change(user.user_name, entitlement, outcome)
+            return log.result(AccountRef(user.user_id, user.user_name, email))
+
+    def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:
+        with aws_errors():
+            yield from Reconciliation(self._clients.iam, self.settings).fetch(kind)
+
+    def test(self) -> ConnectionStatus:
+        """Who the connector runs as (STS) and whether IAM answers a read; changes nothing."""
+        with aws_errors():
+            identity = self._clients.sts.get_caller_identity()
+            summary = self._clients.iam.get_account_summary()["SummaryMap"]
+        return ConnectionStatus(
+            ok=True,
+            identity=identity["Arn"],
+            account=identity["Account"],
+            message=f"IAM reachable: {summary.get('Users', 0)} users, "
+            f"{summary.get('Groups', 0)} groups, {summary.get('Policies', 0)} customer policies",
+        )
+
+    def schema(self) -> ConnectorSchema:
+        return ConnectorSchema(
+            identifier="email",
+            attributes=tuple(
+                AttributeSpec(name, f"tag:{mapping.tag}", mapping.on_create, mapping.on_modify)
+                for name, mapping in self.settings.attributes.items()
+            ),
+            entitlement_kinds=ENTITLEMENT_KINDS,
+        )

@@ -1,0 +1,104 @@
+"""Entitlements: the IAM groups and managed policies people request, granted and revoked.
+
+An entitlement id is ``group:NAME`` or ``policy:ARN``. Granting and revoking read first and
+write only when the state differs, so each says ``unchanged`` instead of sending a call that
+would change nothing, and a host that retries never duplicates work. Group grants and direct
+policy attachments are independent in IAM: revoking a group never detaches a policy that was
+attached to the user directly, even when the group carries the same policy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from attrs import frozen
+
+from hostsim.errors import NotFound
+from hostsim.steps import StepOutcome
+from idhub_aws_plugin import input_rules
+from idhub_aws_plugin.client import PAGE
+from idhub_aws_plugin.errors import is_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+
+@frozen
+class Entitlement:
+    """A parsed entitlement id."""
+
+    kind: Literal["group", "policy"]
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+def entitlement_problems(text: str) -> list[str]:
+    kind, sep, key = text.partition(":")
+    if not sep or kind not in ("group", "policy"):
+        return [f"entitlement {text!r}: expected group:NAME or policy:ARN"]
+    if kind == "group":
+        return input_rules.group_name_problems(key)
+    return input_rules.policy_arn_problems(key, f"entitlement {text!r}")
+
+
+def parse_entitlement(text: str) -> Entitlement:
+    """Parse ``group:NAME`` / ``policy:ARN``; raise InvalidInput naming the rule broken."""
+    input_rules.require(entitlement_problems(text))
+    kind, _sep, key = text.partition(":")
+    return Entitlement("group" if kind == "group" else "policy", key)
+
+
+class Entitlements:
+    """Grant, revoke and look up entitlements of IAM users."""
+
+    def __init__(self, iam: IAMClient) -> None:
+        self._iam = iam
+
+    def ensure_exists(self, entitlement: Entitlement) -> None:
+        """Raise NotFound for a group or policy that does not exist (a read, no change)."""
+        try:
+            if entitlement.kind == "group":
+                self._iam.get_group(GroupName=entitlement.key, MaxItems=1)
+            else:
+                self._iam.get_policy(PolicyArn=entitlement.key)
+        except Exception as exc:
+            if is_code(exc, "NoSuchEntity"):
+                raise NotFound(f"{entitlement.kind} {entitlement.key!r} does not exist") from exc
+            raise
+
+    def groups_of(self, user_name: str) -> set[str]:
+        pages = self._iam.get_paginator("list_groups_for_user").paginate(
+            UserName=user_name, PaginationConfig=PAGE
+        )
+        return {group["GroupName"] for page in pages for group in page["Groups"]}
+
+    def direct_policies_of(self, user_name: str) -> set[str]:
+        pages = self._iam.get_paginator("list_attached_user_policies").paginate(
+            UserName=user_name, PaginationConfig=PAGE
+        )
+        return {policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]}
+
+    def holds(self, user_name: str, entitlement: Entitlement) -> bool:
+        if entitlement.kind == "group":
+            return entitlement.key in self.groups_of(user_name)
+        return entitlement.key in self.direct_policies_of(user_name)
+
+    def grant(self, user_name: str, entitlement: Entitlement, outcome: StepOutcome) -> None:
+        if self.holds(user_name, entitlement):
+            outcome.unchanged("already held")
+        elif entitlement.kind == "group":
+            self._iam.add_user_to_group(GroupName=entitlement.key, UserName=user_name)
+        else:
+            self._iam.attach_user_policy(UserName=user_name, PolicyArn=entitlement.key)
+
+    def revoke(self, user_name: str, entitlement: Entitlement, outcome: StepOutcome) -> None:
+        if not self.holds(user_name, entitlement):
+            outcome.unchanged(
+                "not a member" if entitlement.kind == "group" else "not attached directly"
+            )
+        elif entitlement.kind == "group":
+            self._iam.remove_user_from_group(GroupName=entitlement.key, UserName=user_name)
+        else:
+            self._iam.detach_user_policy(UserName=user_name, PolicyArn=entitlement.key)

@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hostsim import config, output
+from hostsim import bulk_import, config, output
 from hostsim.converter import unstructure
 from hostsim.errors import ConnectorError, PluginError
 from hostsim.model import FetchKind, StepStatus
 from hostsim.plugins import get_plugin_manager, load_connectors
+from hostsim.progress import Progress, counted
 from hostsim.registry import ConnectorRegistry
 from hostsim.runtime import Runtime
 
@@ -39,6 +40,14 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= bulk_import.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers from 1 to {bulk_import.MAX_WORKERS}, got {text!r}"
+        )
+    return int(text)
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
@@ -123,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("entitlement", metavar="ENT")
         sub.add_argument("--json", action="store_true")
 
+    sub = command(
+        "import",
+        "create many joiners from a CSV file with the header "
+        f"{','.join(bulk_import.COLUMNS)} (grants separated by ';'); every row is validated "
+        "before anything changes, and re-running the same file changes nothing",
+    )
+    sub.add_argument("file", metavar="FILE", help="the CSV file ('-' for standard input)")
+    sub.add_argument(
+        "--workers",
+        type=_workers,
+        default=bulk_import.DEFAULT_WORKERS,
+        metavar="N",
+        help=f"rows provisioned at once (default {bulk_import.DEFAULT_WORKERS})",
+    )
+    sub.add_argument("--json", action="store_true")
+
     sub = command("fetch", "reconciliation read: " + ", ".join(k.value for k in FetchKind))
     sub.add_argument("kind", choices=[k.value for k in FetchKind])
     formats = sub.add_mutually_exclusive_group()
@@ -169,8 +194,57 @@ def _operation(runtime: Runtime, args: argparse.Namespace) -> int:
 
 def _fetch(runtime: Runtime, args: argparse.Namespace) -> int:
     fmt = "json" if args.json else "jsonl" if args.jsonl else "table"
-    output.write_rows(FetchKind(args.kind), runtime.fetch(args.kind), sys.stdout, fmt)
+    # On a terminal, a progress line would tangle with rows streamed to that same terminal.
+    streamed_to_terminal = fmt != "table" and _is_terminal(sys.stdout)
+    progress = Progress(f"fetch {args.kind}", enabled=False if streamed_to_terminal else None)
+    rows = counted(runtime.fetch(args.kind), progress)
+    output.write_rows(FetchKind(args.kind), rows, sys.stdout, fmt)
     return 0
+
+
+def _import(runtime: Runtime, args: argparse.Namespace) -> int:
+    try:
+        parsed = _read_import_file(args.file)
+        with Progress("validate", len(parsed.rows)) as progress:
+            rows = bulk_import.validate(
+                runtime, parsed, args.workers, on_row=lambda _: progress.advance()
+            )
+    except bulk_import.ImportRefused as exc:
+        output.write_import_problems(exc.problems, sys.stdout, args.json)
+        raise
+    with Progress("import", len(rows)) as progress:
+        results = bulk_import.provision(
+            runtime, rows, args.workers, on_row=lambda _: progress.advance()
+        )
+    output.write_import_results(results, sys.stdout, args.json)
+    failed = bulk_import.summary(results)[bulk_import.RowStatus.FAILED]
+    if failed:
+        print(
+            f"hostsim: error: {failed} of {len(results)} rows failed; re-run the same file to "
+            "finish them (what is done already is not repeated)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    return 0
+
+
+def _read_import_file(name: str) -> bulk_import.ImportFile:
+    if name == "-":
+        return bulk_import.read_rows(sys.stdin)
+    try:
+        with open(name, encoding="utf-8-sig", newline="") as source:
+            return bulk_import.read_rows(source)
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {name}: not UTF-8 text ({exc.reason})") from exc
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _plugins(registry: ConnectorRegistry, args: argparse.Namespace) -> int:
@@ -223,6 +297,8 @@ def dispatch(args: argparse.Namespace) -> int:
     runtime = _runtime(registry, args)
     if args.command == "fetch":
         return _fetch(runtime, args)
+    if args.command == "import":
+        return _import(runtime, args)
     if args.command == "test":
         return _show(runtime.test(), args.json)
     if args.command == "schema":

@@ -66,6 +66,13 @@ class PermissionDenied(ConnectorError):
     """The connector's credentials may not do this."""
 
 
+class Refused(ConnectorError):
+    """The connector's own policy forbids this (a protected account, a user outside its scope,
+    a policy that may not be granted); nothing was changed."""
+
+    invalid_input = True
+
+
 class Transient(ConnectorError):
     """Throttling, a timeout or a server error that outlasted the retries; safe to try again."""
 

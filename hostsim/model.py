@@ -141,6 +141,10 @@ class ConnectionStatus:
     identity: str
     account: str
     message: str = ""
+    #: Whether the connector could verify its permissions (a simulation, no change).
+    permissions_checked: bool = False
+    #: Permissions the connector needs and does not have (empty when all are present).
+    missing_permissions: tuple[str, ...] = ()
 
 
 # --- fetch rows ---------------------------------------------------------------------------
@@ -257,3 +261,5 @@ class ConnectorSchema:
     identifier: str
     attributes: tuple[AttributeSpec, ...]
     entitlement_kinds: tuple[EntitlementKind, ...]
+    #: The target's permission document the connector needs (for AWS: an IAM policy, JSON).
+    required_permissions: str = ""

@@ -2,7 +2,8 @@
 
 Rows are written as they come from the connector. ``--json`` streams a JSON array and
 ``--jsonl`` one object a line, so a fetch of a large account never holds it all in memory; the
-human table needs every row to size its columns and so buffers them.
+human table needs every row to size its columns and so buffers them. An import is summarised
+one line per row of its file, or refused with one line per problem.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from hostsim.bulk_import import RowProblem, RowResult, summary
 from hostsim.converter import unstructure
 from hostsim.model import FetchKind, FetchRow, OperationResult, Step
 
@@ -100,3 +102,45 @@ def write_failure(
     elif steps:
         out.write(f"{operation} stopped partway; what was done and what was not:\n")
         out.write(steps_table(steps) + "\n")
+
+
+def write_import_results(results: Sequence[RowResult], out: TextIO, as_json: bool) -> None:
+    """One line per row (line, email, status, detail), then the count of each status."""
+    counts = summary(results)
+    if as_json:
+        rows = [
+            {
+                "line": result.line,
+                "email": result.email,
+                "status": result.status.value,
+                "detail": result.detail,
+                "id": result.account_id,
+                "steps": unstructure(list(result.steps)),
+            }
+            for result in results
+        ]
+        out.write(json.dumps({"rows": rows, "summary": counts}, indent=2, sort_keys=True) + "\n")
+        return
+    if results:
+        out.write(
+            table(
+                ("line", "email", "status", "detail"),
+                ((r.line, r.email, r.status.value, r.detail or "") for r in results),
+            )
+            + "\n"
+        )
+    totals = ", ".join(f"{count} {status}" for status, count in counts.items())
+    out.write(f"({len(results)} rows: {totals})\n")
+
+
+def write_import_problems(problems: Sequence[RowProblem], out: TextIO, as_json: bool) -> None:
+    """Every reason a file was refused, by line."""
+    if as_json:
+        payload = {
+            "refused": True,
+            "problems": [{"line": p.line, "problem": p.message} for p in problems],
+        }
+        out.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        return
+    out.write("import refused, nothing was changed; fix these lines and run it again:\n")
+    out.write(table(("line", "problem"), ((p.line, p.message) for p in problems)) + "\n")

@@ -8,7 +8,7 @@ go through this one door, so they validate and report the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -57,6 +57,25 @@ class Runtime:
     def create(self, payload: Mapping[str, Any]) -> OperationResult:
         self._require(Capability.CREATE)
         return self.connector.create(structure(payload, CreateRequest, what="create request"))
+
+    def check_create(self, payload: Mapping[str, Any]) -> CreateRequest:
+        """Validate a create without changing anything, and return the structured request.
+
+        The payload is structured by the contract's converter, then handed to the connector's
+        ``check_create(request) -> None`` if it offers one: an optional method that runs, with
+        reads only, the checks its ``create`` runs before its first change that do not depend
+        on the account itself (input rules, attribute mapping, the entitlements asked for exist
+        and may be granted), raising the same errors. A connector without it is checked at
+        create time instead, still before that create's first change.
+        """
+        self._require(Capability.CREATE)
+        request = structure(payload, CreateRequest, what="create request")
+        check: Callable[[CreateRequest], object] | None = getattr(
+            self.connector, "check_create", None
+        )
+        if check is not None:
+            check(request)
+        return request
 
     def modify(self, payload: Mapping[str, Any]) -> OperationResult:
         self._require(Capability.MODIFY)

@@ -4,16 +4,22 @@ The email is the account's unique identifier. The IAM user name derives from it 
 ``user_name`` template (by default the email itself), the email and the other attributes live in
 user tags (see :mod:`idhub_aws_plugin.attributes`), and the IAM UserId is the stable native id
 that survives a rename. Every operation validates its whole input before its first change.
+
+Retries of throttled and failed calls are botocore's (see :mod:`idhub_aws_plugin.client`). The
+one wait of our own is :class:`FreshUserWait`: IAM is eventually consistent, so the calls an
+operation makes right after it created a user may not see that user yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
 
-from hostsim.errors import AlreadyExists, InvalidInput, NotFound
+from hostsim.errors import AlreadyExists, InvalidInput, NotFound, Transient
 from hostsim.model import (
     AccountRef,
     CreateRequest,
@@ -22,16 +28,19 @@ from hostsim.model import (
     OperationResult,
     StepStatus,
 )
-from hostsim.steps import StepLog
+from hostsim.steps import StepLog, StepOutcome
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.deletion import UserDeletion
 from idhub_aws_plugin.entitlements import Entitlement, Entitlements, parse_entitlement
-from idhub_aws_plugin.errors import is_code, translate
+from idhub_aws_plugin.errors import is_code, is_missing_user, translate
+from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+
+T = TypeVar("T")
 
 
 @frozen
@@ -42,6 +51,7 @@ class IamUser:
     user_name: str
     arn: str
     tags: dict[str, str]
+    path: str = "/"
 
     @classmethod
     def from_response(cls, user: Mapping[str, Any]) -> IamUser:
@@ -50,7 +60,50 @@ class IamUser:
             user_name=user["UserName"],
             arn=user["Arn"],
             tags={tag["Key"]: tag["Value"] for tag in user.get("Tags", [])},
+            path=user.get("Path", "/"),
         )
+
+
+@frozen
+class FreshUserWait:
+    """Bounded patience with IAM's eventual consistency, for a user this operation created.
+
+    For a second or two after CreateUser succeeded, IAM may answer a call naming the new user
+    (AddUserToGroup, AttachUserPolicy, their reads) with ``NoSuchEntity: The user with name X
+    cannot be found.`` Giving up there would leave a half-provisioned joiner for a reason that
+    cures itself. So those calls, and only those, are tried again after each of ``delays``;
+    every other error (a missing group, a throttle that outlasted botocore's retries) and the
+    same error about any other user propagate at once. Not a general retry: an account the
+    operation did not create is genuinely missing when IAM says so.
+    """
+
+    #: Seconds slept before each retry: 5 tries, 3.75 s at most.
+    delays: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
+    sleep: Callable[[float], None] = time.sleep
+
+    def call(self, user_name: str, attempt: Callable[[], T]) -> tuple[T, int]:
+        """``attempt()``'s result and how many times it had to wait for ``user_name``."""
+        for waits, delay in enumerate(self.delays):
+            try:
+                return attempt(), waits
+            except Exception as exc:
+                if not is_missing_user(exc, user_name):
+                    raise
+            self.sleep(delay)
+        try:
+            return attempt(), len(self.delays)
+        except Exception as exc:
+            if not is_missing_user(exc, user_name):
+                raise
+            raise Transient(
+                f"IAM still does not show the user {user_name!r} this operation created, after "
+                f"{len(self.delays) + 1} tries over {sum(self.delays):g}s (eventual "
+                "consistency); run the same operation again to finish it"
+            ) from exc
+
+
+#: The wait every :class:`Accounts` uses unless given another (tests shorten it).
+FRESH_USER_WAIT = FreshUserWait()
 
 
 def normalize_email(email: str) -> str:
@@ -78,14 +131,27 @@ def _given_attributes(request: CreateRequest | ModifyRequest, email: str | None)
     return {**values, **request.attributes}
 
 
+def _missing_tags(user: IamUser, tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags ``user`` does not carry with these values."""
+    return {key: value for key, value in tags.items() if user.tags.get(key) != value}
+
+
 class Accounts:
     """Create, modify and delete IAM users."""
 
-    def __init__(self, iam: IAMClient, settings: Settings, entitlements: Entitlements) -> None:
+    def __init__(
+        self,
+        iam: IAMClient,
+        settings: Settings,
+        entitlements: Entitlements,
+        fresh_user_wait: FreshUserWait | None = None,
+    ) -> None:
         self._iam = iam
         self._settings = settings
         self._attributes = AttributeMap(settings)
         self._entitlements = entitlements
+        self._scope = Scope(settings)
+        self._fresh_wait = fresh_user_wait or FRESH_USER_WAIT
 
     # --- naming and lookup -------------------------------------------------------------
 
@@ -112,12 +178,17 @@ class Accounts:
             raise
 
     def require(self, raw_email: str) -> tuple[str, IamUser]:
-        """The account of an email, or NotFound."""
+        """The account of an email, to be changed: NotFound when absent, Refused when it is
+        protected or outside the connector's path."""
         email, name = self._checked_identity(raw_email)
         user = self.find(name)
         if user is None:
             raise NotFound(f"no account for {email} (IAM user {name!r} does not exist)")
+        self._check_scope(user)
         return email, user
+
+    def _check_scope(self, user: IamUser) -> None:
+        self._scope.check_user(user.user_name, user.path, user.tags)
 
     # --- create ------------------------------------------------------------------------
 
@@ -126,27 +197,36 @@ class Accounts:
 
         When the user exists already with this email in its email tag, the create resumes
         (an earlier run was interrupted): it completes tags and grants and changes nothing else.
+        The grants of a user created here wait for IAM to show it (:class:`FreshUserWait`).
         """
         email, name = self._checked_identity(request.email)
         tags, skipped = self._attributes.create_tags(_given_attributes(request, email))
         grants = [parse_entitlement(text) for text in request.grants]
         for entitlement in grants:
-            self._entitlements.ensure_exists(entitlement)
+            self._entitlements.check_grantable(entitlement)
         existing = self.find(name)
-        if existing is not None:
+        if existing is None:
+            self._scope.check_user(name, self._settings.user_path, tags)
+        else:
             self._check_resumable(existing, email, name)
+            self._check_scope(existing)
+            self._attributes.check_tag_count(existing.tags, tags)
 
         log = StepLog("create", translate)
         log.plan("create user", name)
         for entitlement in grants:
             log.plan("grant", str(entitlement))
-        user = self._create_user(log, name, tags) if existing is None else existing
-        if existing is not None:
+        if existing is None:
+            user = self._create_user(log, name, email, tags)
+        else:
+            user = existing
             log.record("create user", name, StepStatus.UNCHANGED, "exists already; resuming")
-            self._complete_tags(log, existing, tags)
+        fresh = existing is None
+        if existing is not None or _missing_tags(user, tags):
+            self._complete_tags(log, user, tags, fresh)
         for attribute in skipped:
             log.record("write attribute", attribute, StepStatus.SKIPPED, "mapping: not on create")
-        self._grant_all(log, name, grants)
+        self._grant_all(log, name, grants, fresh)
         return log.result(AccountRef(user.user_id, user.user_name, email))
 
     def _check_resumable(self, existing: IamUser, email: str, name: str) -> None:
@@ -157,7 +237,10 @@ class Accounts:
                 f"{email} (its {self._attributes.email_tag()} tag is {stored!r})"
             )
 
-    def _create_user(self, log: StepLog, name: str, tags: dict[str, str]) -> IamUser:
+    def _create_user(self, log: StepLog, name: str, email: str, tags: dict[str, str]) -> IamUser:
+        """CreateUser; when IAM answers EntityAlreadyExists to it, the user may be the work of
+        this very call (a retry by botocore after IAM's first answer was lost): a user of this
+        name carrying this email is adopted, anything else is refused as taken."""
         params: dict[str, Any] = {
             "UserName": name,
             "Path": self._settings.user_path,
@@ -166,26 +249,63 @@ class Accounts:
         if self._settings.permissions_boundary:
             params["PermissionsBoundary"] = self._settings.permissions_boundary
         with log.step("create user", name) as outcome:
-            created = IamUser.from_response(self._iam.create_user(**params)["User"])
-            outcome.done(f"{len(tags)} attribute tags")
+            try:
+                created = IamUser.from_response(self._iam.create_user(**params)["User"])
+            except Exception as exc:
+                if not is_code(exc, "EntityAlreadyExists"):
+                    raise
+                created = self._adopt(name, email)
+                outcome.done("a retry of CreateUser found it created (the first answer was lost)")
+            else:
+                created = IamUser(created.user_id, created.user_name, created.arn, dict(tags))
+                outcome.done(f"{len(tags)} attribute tags")
         return created
 
-    def _complete_tags(self, log: StepLog, user: IamUser, tags: dict[str, str]) -> None:
-        missing = {key: value for key, value in tags.items() if user.tags.get(key) != value}
+    def _adopt(self, name: str, email: str) -> IamUser:
+        """The user IAM says exists, if it is this account's (it may not be visible yet)."""
+        user, _waits = self._fresh_wait.call(
+            name, lambda: IamUser.from_response(self._iam.get_user(UserName=name)["User"])
+        )
+        self._check_resumable(user, email, name)
+        return user
+
+    def _complete_tags(
+        self, log: StepLog, user: IamUser, tags: dict[str, str], fresh: bool
+    ) -> None:
+        missing = _missing_tags(user, tags)
         with log.step("tag user", user.user_name) as outcome:
             if not missing:
                 outcome.unchanged("attributes already stored")
                 return
-            self._iam.tag_user(
-                UserName=user.user_name,
-                Tags=[{"Key": key, "Value": value} for key, value in missing.items()],
+            self._after_create(
+                fresh,
+                user.user_name,
+                outcome,
+                lambda: self._iam.tag_user(
+                    UserName=user.user_name,
+                    Tags=[{"Key": key, "Value": value} for key, value in missing.items()],
+                ),
             )
             outcome.done(", ".join(sorted(missing)))
 
-    def _grant_all(self, log: StepLog, name: str, grants: list[Entitlement]) -> None:
+    def _grant_all(self, log: StepLog, name: str, grants: list[Entitlement], fresh: bool) -> None:
         for entitlement in grants:
             with log.step("grant", str(entitlement)) as outcome:
-                self._entitlements.grant(name, entitlement, outcome)
+                grant = partial(self._entitlements.grant, name, entitlement, outcome)
+                self._after_create(fresh, name, outcome, grant)
+
+    def _after_create(
+        self, fresh: bool, user_name: str, outcome: StepOutcome, call: Callable[[], object]
+    ) -> None:
+        """Run one idempotent step on a user; wait for IAM to show it only when this operation
+        created it (``fresh``), and say so in the step's detail when it had to."""
+        if not fresh:
+            call()
+            return
+        _result, waits = self._fresh_wait.call(user_name, call)
+        if waits:
+            note = f"IAM showed the new user after {waits} retr{'y' if waits == 1 else 'ies'}"
+            outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
 
     # --- modify ------------------------------------------------------------------------
 
@@ -193,26 +313,36 @@ class Accounts:
         """Rename when the email changes the derived name, then write only the tags that differ.
 
         A rename keeps the UserId, groups, policies, credentials and tags (IAM's UpdateUser).
-        A re-run after an interrupted rename finds the user under its new name and finishes.
+        The tags are written last, removals first, so the email tag changes in the very last
+        call: a user under the new name still carrying the old email is one whose rename was
+        interrupted, and a re-run finds it and finishes (see :meth:`_find_for_modify`).
         """
         email, name = self._checked_identity(request.email)
         new_email, new_name = email, name
         if request.new_email is not None:
             new_email, new_name = self._checked_identity(request.new_email, "new email")
         values = _given_attributes(request, new_email if new_email != email else None)
-        user = self._find_for_modify(email, name, new_email, new_name)
+        user, finished_before = self._find_for_modify(email, name, new_email, new_name)
+        self._check_scope(user)
+        if user.user_name != new_name:
+            self._check_name_free(user, new_name, new_email)
         changes = self._attributes.modify_changes(values, user.tags)
+        if finished_before and not changes.empty:
+            raise NotFound(f"no account for {email} (IAM user {name!r} does not exist)")
 
         log = StepLog("modify", translate)
         if user.user_name != new_name:
             log.plan("rename user", f"{user.user_name} -> {new_name}")
-        if changes.put:
-            log.plan("tag user", new_name)
         if changes.remove:
             log.plan("untag user", new_name)
+        if changes.put:
+            log.plan("tag user", new_name)
         if user.user_name != new_name:
-            with log.step("rename user", f"{user.user_name} -> {new_name}"):
-                self._iam.update_user(UserName=user.user_name, NewUserName=new_name)
+            self._rename(log, user, new_name)
+        if changes.remove:
+            with log.step("untag user", new_name) as outcome:
+                self._iam.untag_user(UserName=new_name, TagKeys=list(changes.remove))
+                outcome.done(", ".join(changes.remove))
         if changes.put:
             with log.step("tag user", new_name) as outcome:
                 self._iam.tag_user(
@@ -220,25 +350,57 @@ class Accounts:
                     Tags=[{"Key": key, "Value": value} for key, value in changes.put.items()],
                 )
                 outcome.done(", ".join(sorted(changes.put)))
-        if changes.remove:
-            with log.step("untag user", new_name) as outcome:
-                self._iam.untag_user(UserName=new_name, TagKeys=list(changes.remove))
-                outcome.done(", ".join(changes.remove))
         for attribute in changes.skipped:
             log.record("write attribute", attribute, StepStatus.SKIPPED, "mapping: not on modify")
         if not log.steps:
             log.record("modify user", new_name, StepStatus.UNCHANGED, "nothing differs")
         return log.result(AccountRef(user.user_id, new_name, new_email))
 
-    def _find_for_modify(self, email: str, name: str, new_email: str, new_name: str) -> IamUser:
+    def _check_name_free(self, user: IamUser, new_name: str, new_email: str) -> None:
+        """A rename onto a name another user holds (in any letter case) is refused before
+        anything changes, as a create onto it is."""
+        taken = self.find(new_name)
+        if taken is not None and taken.user_id != user.user_id:
+            raise AlreadyExists(
+                f"IAM user {taken.user_name!r} exists already (IAM names ignore case): "
+                f"{user.user_name!r} cannot be renamed for {new_email}"
+            )
+
+    def _rename(self, log: StepLog, user: IamUser, new_name: str) -> None:
+        """UpdateUser; when IAM answers that the old name is gone and the new name is this
+        same user (same UserId), a retry by botocore met its own first attempt, whose answer
+        was lost: the rename is done."""
+        with log.step("rename user", f"{user.user_name} -> {new_name}") as outcome:
+            try:
+                self._iam.update_user(UserName=user.user_name, NewUserName=new_name)
+            except Exception as exc:
+                renamed = self.find(new_name) if is_missing_user(exc, user.user_name) else None
+                if renamed is None or renamed.user_id != user.user_id:
+                    raise
+                outcome.done("a retry of UpdateUser found it renamed (the first answer was lost)")
+
+    def _find_for_modify(
+        self, email: str, name: str, new_email: str, new_name: str
+    ) -> tuple[IamUser, bool]:
+        """The user to modify, and whether it is one an earlier run of this rename finished.
+
+        When the old name is gone, a user under the new name is this account if its email tag
+        still says the old email (the rename was interrupted before the last step). If it says
+        the new email, it is either this account renamed by an earlier complete run, or simply
+        the account of the new email; the caller accepts it only if nothing would change, so a
+        re-run of a finished rename is ``unchanged`` and another person's account is never
+        written to.
+        """
         user = self.find(name)
         if user is not None:
-            return user
+            return user, False
         if new_name != name:
             renamed = self.find(new_name)
             stored = renamed.tags.get(self._attributes.email_tag()) if renamed else None
-            if renamed is not None and stored in (email, new_email):
-                return renamed  # an earlier run renamed it already
+            if renamed is not None and stored == email:
+                return renamed, False
+            if renamed is not None and stored == new_email:
+                return renamed, True
         raise NotFound(f"no account for {email} (IAM user {name!r} does not exist)")
 
     # --- delete ------------------------------------------------------------------------
@@ -251,5 +413,6 @@ class Accounts:
         if user is None:
             log.record("delete user", name, StepStatus.UNCHANGED, "no such account")
             return log.result(None)
+        self._check_scope(user)
         UserDeletion(self._iam, name).run(log)
         return log.result(AccountRef(user.user_id, name, email))

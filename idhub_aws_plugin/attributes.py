@@ -63,6 +63,24 @@ class AttributeMap:
             if attribute not in self._tag_of:
                 problems += input_rules.tag_key_problems(tag, f"attribute {attribute!r}")
             problems += input_rules.tag_value_problems(value, attribute)
+        return problems + self._collisions(values)
+
+    def _collisions(self, values: Mapping[str, str]) -> list[str]:
+        """IAM tag keys are case-insensitive: an extra attribute ``EMAIL`` would overwrite the
+        ``Email`` tag of the account's identity, and ``dept`` next to ``Dept`` is refused by
+        IAM mid-operation. Both are refused here, before anything is sent."""
+        owners = {tag.lower(): name for name, tag in self._tag_of.items()}
+        problems: list[str] = []
+        for attribute in values:
+            if attribute in self._tag_of:
+                continue
+            tag = self.tag_for(attribute)
+            owner = owners.setdefault(tag.lower(), attribute)
+            if owner != attribute:
+                problems.append(
+                    f"attribute {attribute!r}: its tag key {tag!r} is the same IAM tag key as "
+                    f"{owner!r}'s {self._tag_of.get(owner, owner)!r} (tag keys ignore case)"
+                )
         return problems
 
     def create_tags(self, values: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -78,8 +96,12 @@ class AttributeMap:
         return tags, skipped
 
     def modify_changes(self, values: Mapping[str, str], current: Mapping[str, str]) -> TagChanges:
-        """Only what differs from the ``current`` tags; an empty value removes the tag."""
+        """Only what differs from the ``current`` tags; an empty value removes the tag.
+
+        Tag keys are matched without regard to case, as IAM matches them.
+        """
         input_rules.require(self._checked(values))
+        stored = {key.lower(): key for key in current}
         put: dict[str, str] = {}
         remove: list[str] = []
         skipped: list[str] = []
@@ -88,13 +110,21 @@ class AttributeMap:
                 skipped.append(name)
                 continue
             tag = self.tag_for(name)
-            if value == "" and tag in current:
-                remove.append(tag)
-            elif value != "" and current.get(tag) != value:
+            key = stored.get(tag.lower())
+            if value == "" and key is not None:
+                remove.append(key)
+            elif value != "" and (key is None or current[key] != value):
                 put[tag] = value
-        after = (set(current) - set(remove)) | set(put)
-        input_rules.require(input_rules.tag_count_problems(len(after)))
+        kept = {key: value for key, value in current.items() if key not in remove}
+        self.check_tag_count(kept, put)
         return TagChanges(put=put, remove=tuple(remove), skipped=tuple(skipped))
+
+    @staticmethod
+    def check_tag_count(current: Mapping[str, str], put: Mapping[str, str]) -> None:
+        """Refuse when writing ``put`` would leave the user with more tags than IAM allows;
+        a key differing only in case replaces the old one, as in IAM."""
+        keys = {key.lower() for key in current} | {key.lower() for key in put}
+        input_rules.require(input_rules.tag_count_problems(len(keys)))
 
     def read(self, tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """Split a user's tags into (core attributes, extra attributes) by attribute name."""

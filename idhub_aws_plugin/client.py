@@ -1,19 +1,23 @@
 """The boto3 session and clients the connector talks to AWS through.
 
-Credentials come from the standard AWS chain (or a named profile); the endpoint from the
-settings or, as boto3 does it, from ``AWS_ENDPOINT_URL``. Throttling and transient errors are
-retried by botocore's own retry handler (mode and attempts from the settings), never by sleeps of
-our own.
+Credentials come from the standard AWS chain (or a named profile), optionally exchanged for a
+role in the target account (assume-role, with an external id, refreshed automatically before
+they expire so a long reconciliation never fails on expiry). The endpoint comes from the settings
+or, as boto3 does it, from ``AWS_ENDPOINT_URL``. Throttling and transient errors are retried by
+botocore's own retry handler (mode and attempts from the settings), never by sleeps of our own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from idhub_aws_plugin.settings import Settings
+from idhub_aws_plugin.settings import AssumeRole, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -21,9 +25,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 USER_AGENT = "idhub-aws-iam"
+DEFAULT_REGION = "us-east-1"
 #: IAM's largest page: the number of calls of a listing grows with pages, not items.
 PAGE: PaginatorConfigTypeDef = {"PageSize": 1000}
-DEFAULT_REGION = "us-east-1"
 
 
 def client_config(settings: Settings) -> Config:
@@ -37,39 +41,86 @@ def client_config(settings: Settings) -> Config:
 
 class AwsClients:
     """Lazily built IAM and STS clients sharing one session, so that listing or validating
-    needs no credentials and no network."""
+    needs no credentials and no network. Safe to share between threads: boto3 clients are
+    thread-safe once built, and building them is serialised (sessions are not thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, session: boto3.Session | None = None) -> None:
+        """``session`` replaces the credential chain (an embedder that holds credentials of
+        its own); without it the settings' profile, or the standard chain, is used."""
         self._settings = settings
-        self._iam: IAMClient | None = None
-        self._sts: STSClient | None = None
+        self._lock = threading.Lock()
+        self._given_session = session
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
 
-    def _session(self) -> boto3.Session:
+    def _base_session(self) -> boto3.Session:
+        if self._given_session is not None:
+            return self._given_session
         return boto3.Session(profile_name=self._settings.profile)
 
-    def _region(self, session: boto3.Session) -> str:
-        return self._settings.region or session.region_name or DEFAULT_REGION
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "region_name": self._settings.region or None,
+            "endpoint_url": self._settings.endpoint_url,
+            "config": client_config(self._settings),
+        }
+
+    def _build_session(self) -> boto3.Session:
+        base = self._base_session()
+        if self._settings.assume_role is None:
+            return base
+        return _assumed_role_session(base, self._settings.assume_role, self._client_options())
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    self._session = self._build_session()
+                options = self._client_options()
+                options["region_name"] = options["region_name"] or (
+                    self._session.region_name or DEFAULT_REGION
+                )
+                self._clients[service] = self._session.client(service, **options)  # type: ignore[call-overload]
+            return self._clients[service]
 
     @property
     def iam(self) -> IAMClient:
-        if self._iam is None:
-            session = self._session()
-            self._iam = session.client(
-                "iam",
-                region_name=self._region(session),
-                endpoint_url=self._settings.endpoint_url,
-                config=client_config(self._settings),
-            )
-        return self._iam
+        client: IAMClient = self.client("iam")
+        return client
 
     @property
     def sts(self) -> STSClient:
-        if self._sts is None:
-            session = self._session()
-            self._sts = session.client(
-                "sts",
-                region_name=self._region(session),
-                endpoint_url=self._settings.endpoint_url,
-                config=client_config(self._settings),
-            )
-        return self._sts
+        client: STSClient = self.client("sts")
+        return client
+
+
+def _assumed_role_session(
+    base: boto3.Session, role: AssumeRole, options: dict[str, Any]
+) -> boto3.Session:
+    """A session whose credentials come from sts:AssumeRole with the base session's, fetched on
+    first use and refreshed by botocore before they expire."""
+    extra: dict[str, Any] = {
+        "RoleSessionName": role.session_name,
+        "DurationSeconds": role.duration_seconds,
+    }
+    if role.external_id is not None:
+        extra["ExternalId"] = role.external_id
+    region = options["region_name"] or base.region_name or DEFAULT_REGION
+
+    def sts_client(service: str, **kwargs: Any) -> Any:
+        kwargs.update(region_name=region, endpoint_url=options["endpoint_url"])
+        return base.client(service, **kwargs)  # type: ignore[call-overload]
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=sts_client,
+        source_credentials=base.get_credentials(),
+        role_arn=role.role_arn,
+        extra_args=extra,
+    )
+    core = botocore.session.Session()
+    # botocore has no public setter for refreshable credentials; this is the pattern its own
+    # assume-role provider and the AWS CLI rely on.
+    core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    return boto3.Session(botocore_session=core, region_name=region)

@@ -7,6 +7,7 @@ error hierarchy leaves it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,11 +26,13 @@ from hostsim.model import (
     OperationResult,
 )
 from hostsim.steps import StepLog
+from idhub_aws_plugin import permissions
 from idhub_aws_plugin.accounts import Accounts
 from idhub_aws_plugin.client import AwsClients
 from idhub_aws_plugin.entitlements import Entitlements, parse_entitlement
 from idhub_aws_plugin.errors import aws_errors, translate
 from idhub_aws_plugin.reconcile import Reconciliation
+from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings, load_settings
 
 ENTITLEMENT_KINDS = (
@@ -52,7 +55,7 @@ class AwsIamConnector:
 
     @property
     def _entitlements(self) -> Entitlements:
-        return Entitlements(self._clients.iam)
+        return Entitlements(self._clients.iam, Scope(self.settings))
 
     @property
     def _accounts(self) -> Accounts:
@@ -81,7 +84,7 @@ class AwsIamConnector:
         with aws_errors():
             email, user = self._accounts.require(request.email)
             if operation == "grant":
-                self._entitlements.ensure_exists(entitlement)
+                self._entitlements.check_grantable(entitlement)
             log = StepLog(operation, translate)
             with log.step(operation, str(entitlement)) as outcome:
                 change = (
@@ -95,16 +98,30 @@ class AwsIamConnector:
             yield from Reconciliation(self._clients.iam, self.settings).fetch(kind)
 
     def test(self) -> ConnectionStatus:
-        """Who the connector runs as (STS) and whether IAM answers a read; changes nothing."""
+        """Who the connector runs as (STS), whether IAM answers, and whether the permissions of
+        iam-policy.json are present (simulated); changes nothing."""
         with aws_errors():
             identity = self._clients.sts.get_caller_identity()
             summary = self._clients.iam.get_account_summary()["SummaryMap"]
+            principal = permissions.principal_arn(identity["Arn"], self.settings)
+            report = permissions.check_permissions(self._clients.iam, principal, self.settings)
+        reachable = (
+            f"IAM reachable: {summary.get('Users', 0)} users, {summary.get('Groups', 0)} groups, "
+            f"{summary.get('Policies', 0)} customer policies"
+        )
+        if not report.checked:
+            verdict = report.note
+        elif report.missing:
+            verdict = f"missing {len(report.missing)} permission(s) of iam-policy.json"
+        else:
+            verdict = "every permission of iam-policy.json is granted"
         return ConnectionStatus(
-            ok=True,
+            ok=not report.missing,
             identity=identity["Arn"],
             account=identity["Account"],
-            message=f"IAM reachable: {summary.get('Users', 0)} users, "
-            f"{summary.get('Groups', 0)} groups, {summary.get('Policies', 0)} customer policies",
+            message=f"{reachable}; {verdict}",
+            permissions_checked=report.checked,
+            missing_permissions=report.missing,
         )
 
     def schema(self) -> ConnectorSchema:
@@ -115,4 +132,5 @@ class AwsIamConnector:
                 for name, mapping in self.settings.attributes.items()
             ),
             entitlement_kinds=ENTITLEMENT_KINDS,
+            required_permissions=json.dumps(permissions.render_policy(self.settings), indent=2),
         )

@@ -6,6 +6,10 @@ attached policies or group memberships. Each kind is one step of the cascade, in
 each step lists what is there before removing it, so a re-run after a failure finds less to do
 and finishes. A DeleteConflict for anything the cascade did not know about surfaces as a
 Conflict naming what IAM says is still attached.
+
+Removing something that is already gone is not a failure: between the listing and the removal
+another actor may have removed it, or botocore retried a removal whose first answer was lost
+(IAM had done it) and got ``NoSuchEntity``. Either way the goal of the step holds.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING
 from hostsim.errors import Conflict
 from hostsim.steps import StepLog, StepOutcome
 from idhub_aws_plugin.client import PAGE
-from idhub_aws_plugin.errors import is_code
+from idhub_aws_plugin.errors import is_code, is_missing_user
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -53,6 +57,9 @@ class UserDeletion:
                 run(outcome)
 
     def login_profile(self, outcome: StepOutcome) -> None:
+        """Deleted without a read first (which would need one more IAM permission): when IAM
+        says there is none, the step is ``unchanged``, also in the rare case that a retry of
+        this very call met the removal its lost first attempt had made."""
         try:
             self._iam.delete_login_profile(UserName=self._user)
         except Exception as exc:
@@ -71,10 +78,10 @@ class UserDeletion:
     def _remove_each(
         self, outcome: StepOutcome, ids: list[str], remove: Callable[[str], object]
     ) -> None:
-        for item in ids:
-            remove(item)
+        removed = sum(1 for item in ids if _removed(remove, item))
         if ids:
-            outcome.done(f"{len(ids)} removed")
+            gone = f" ({len(ids) - removed} gone already)" if removed < len(ids) else ""
+            outcome.done(f"{len(ids)} removed{gone}")
         else:
             outcome.unchanged("none")
 
@@ -120,8 +127,11 @@ class UserDeletion:
         """Deactivate every MFA device; delete the virtual ones, which would otherwise linger
         unassigned in the account (hardware and U2F devices belong to the person)."""
 
-        def remove(serial: str) -> None:
+        def deactivate(serial: str) -> None:
             self._iam.deactivate_mfa_device(UserName=self._user, SerialNumber=serial)
+
+        def remove(serial: str) -> None:
+            _removed(deactivate, serial)  # deactivated already: the virtual device may remain
             if ":mfa/" in serial:
                 self._iam.delete_virtual_mfa_device(SerialNumber=serial)
 
@@ -156,6 +166,9 @@ class UserDeletion:
         try:
             self._iam.delete_user(UserName=self._user)
         except Exception as exc:
+            if is_missing_user(exc, self._user):
+                outcome.done("a retry of DeleteUser found it deleted (the first answer was lost)")
+                return
             if is_code(exc, "DeleteConflict"):
                 raise Conflict(
                     f"IAM still refuses to delete {self._user!r} after the cascade: {exc}; "
@@ -163,3 +176,14 @@ class UserDeletion:
                 ) from exc
             raise
         outcome.done()
+
+
+def _removed(remove: Callable[[str], object], item: str) -> bool:
+    """Remove one item; False when IAM says it is not there any more (gone already)."""
+    try:
+        remove(item)
+    except Exception as exc:
+        if is_code(exc, "NoSuchEntity"):
+            return False
+        raise
+    return True

@@ -1,8 +1,10 @@
 """Entitlements: the IAM groups and managed policies people request, granted and revoked.
 
-An entitlement id is ``group:NAME`` or ``policy:ARN``. Granting and revoking read first and
-write only when the state differs, so each says ``unchanged`` instead of sending a call that
-would change nothing, and a host that retries never duplicates work. Group grants and direct
+An entitlement id is ``group:NAME`` or ``policy:ARN``. Before a grant, the group or policy must
+exist and be grantable under the connector's settings (see :mod:`idhub_aws_plugin.scope`).
+Granting and revoking read first and write only when the state differs, so each says
+``unchanged`` instead of sending a call that would change nothing, and a host that retries
+never duplicates work. Group grants and direct
 policy attachments are independent in IAM: revoking a group never detaches a policy that was
 attached to the user directly, even when the group carries the same policy.
 """
@@ -18,6 +20,7 @@ from hostsim.steps import StepOutcome
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code
+from idhub_aws_plugin.scope import Scope
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -53,20 +56,30 @@ def parse_entitlement(text: str) -> Entitlement:
 class Entitlements:
     """Grant, revoke and look up entitlements of IAM users."""
 
-    def __init__(self, iam: IAMClient) -> None:
+    def __init__(self, iam: IAMClient, scope: Scope) -> None:
         self._iam = iam
+        self._scope = scope
 
-    def ensure_exists(self, entitlement: Entitlement) -> None:
-        """Raise NotFound for a group or policy that does not exist (a read, no change)."""
+    def check_grantable(self, entitlement: Entitlement) -> None:
+        """Reads only: NotFound for a group or policy that does not exist, Refused for a policy
+        the settings do not allow, or a group carrying one."""
         try:
             if entitlement.kind == "group":
                 self._iam.get_group(GroupName=entitlement.key, MaxItems=1)
+                self._scope.check_group(entitlement.key, self._group_policies(entitlement.key))
             else:
                 self._iam.get_policy(PolicyArn=entitlement.key)
+                self._scope.check_policy(entitlement.key)
         except Exception as exc:
             if is_code(exc, "NoSuchEntity"):
                 raise NotFound(f"{entitlement.kind} {entitlement.key!r} does not exist") from exc
             raise
+
+    def _group_policies(self, group: str) -> list[str]:
+        pages = self._iam.get_paginator("list_attached_group_policies").paginate(
+            GroupName=group, PaginationConfig=PAGE
+        )
+        return [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
 
     def groups_of(self, user_name: str) -> set[str]:
         pages = self._iam.get_paginator("list_groups_for_user").paginate(
@@ -98,7 +111,14 @@ class Entitlements:
             outcome.unchanged(
                 "not a member" if entitlement.kind == "group" else "not attached directly"
             )
-        elif entitlement.kind == "group":
-            self._iam.remove_user_from_group(GroupName=entitlement.key, UserName=user_name)
-        else:
-            self._iam.detach_user_policy(UserName=user_name, PolicyArn=entitlement.key)
+            return
+        try:
+            if entitlement.kind == "group":
+                self._iam.remove_user_from_group(GroupName=entitlement.key, UserName=user_name)
+            else:
+                self._iam.detach_user_policy(UserName=user_name, PolicyArn=entitlement.key)
+        except Exception as exc:
+            # A retry by botocore after IAM applied the first attempt (whose answer was lost)
+            # meets NoSuchEntity: if the access is gone, the revoke is done.
+            if not is_code(exc, "NoSuchEntity") or self.holds(user_name, entitlement):
+                raise

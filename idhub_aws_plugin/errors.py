@@ -8,6 +8,7 @@ but never a credential.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -60,8 +61,16 @@ _BY_CODE: dict[str, type[ConnectorError]] = {
 }
 
 
+#: IAM's message for a user it cannot see (absent, or not yet visible after CreateUser).
+_MISSING_USER = re.compile(r"The user with name (?P<name>\S+) cannot be found\.")
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
 
 
 def translate(exc: Exception) -> ConnectorError | None:
@@ -102,3 +111,13 @@ def aws_errors() -> Iterator[None]:
 def is_code(exc: BaseException, *codes: str) -> bool:
     """Whether ``exc`` is an AWS ClientError with one of ``codes``."""
     return isinstance(exc, ClientError) and error_code(exc) in codes
+
+
+def is_missing_user(exc: BaseException, user_name: str) -> bool:
+    """Whether ``exc`` is IAM's NoSuchEntity about the user ``user_name`` itself (and not about
+    a group, policy, key or membership named in the same call). IAM names are
+    case-insensitive, so is the comparison."""
+    if not (isinstance(exc, ClientError) and error_code(exc) == "NoSuchEntity"):
+        return False
+    found = _MISSING_USER.search(error_message(exc))
+    return found is not None and found["name"].lower() == user_name.lower()

@@ -14,6 +14,7 @@ import unicodedata
 
 from hostsim.errors import InvalidInput
 
+# The patterns are used with fullmatch: with match, ``$`` would accept a trailing newline.
 EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -44,7 +45,7 @@ def require(problems: list[str]) -> None:
 def email_problems(email: str, field: str = "email") -> list[str]:
     if len(email) > EMAIL_MAX:
         return [f"{field}: longer than {EMAIL_MAX} characters"]
-    if not EMAIL.match(email):
+    if not EMAIL.fullmatch(email):
         return [f"{field}: {email!r} is not an email address (expected local-part@domain.tld)"]
     return []
 
@@ -53,13 +54,13 @@ def user_name_problems(name: str, field: str = "user name") -> list[str]:
     """IAM user names: 1-64 characters of letters, digits and ``_+=,.@-``."""
     if not 1 <= len(name) <= USER_NAME_MAX:
         return [f"{field}: {name!r} must be 1-{USER_NAME_MAX} characters, has {len(name)}"]
-    if not IAM_NAME.match(name):
+    if not IAM_NAME.fullmatch(name):
         return [f"{field}: {name!r} may only contain letters, digits and _+=,.@-"]
     return []
 
 
 def group_name_problems(name: str) -> list[str]:
-    if not 1 <= len(name) <= GROUP_NAME_MAX or not IAM_NAME.match(name):
+    if not 1 <= len(name) <= GROUP_NAME_MAX or not IAM_NAME.fullmatch(name):
         return [
             f"group name {name!r} must be 1-{GROUP_NAME_MAX} characters of letters, digits "
             "and _+=,.@-"
@@ -68,7 +69,7 @@ def group_name_problems(name: str) -> list[str]:
 
 
 def policy_arn_problems(arn: str, field: str = "policy") -> list[str]:
-    if not POLICY_ARN.match(arn):
+    if not POLICY_ARN.fullmatch(arn):
         return [
             f"{field}: {arn!r} is not a managed policy ARN "
             "(expected arn:aws:iam::ACCOUNT-or-aws:policy/[PATH/]NAME)"
@@ -77,7 +78,7 @@ def policy_arn_problems(arn: str, field: str = "policy") -> list[str]:
 
 
 def path_problems(path: str, field: str) -> list[str]:
-    if len(path) > PATH_MAX or not IAM_PATH.match(path):
+    if len(path) > PATH_MAX or not IAM_PATH.fullmatch(path):
         return [f"{field}: {path!r} is not an IAM path (expected / or /segment/.../)"]
     return []
 
@@ -107,9 +108,8 @@ def tag_value_problems(value: str, field: str) -> list[str]:
         return [f"{field}: longer than {TAG_VALUE_MAX} characters (IAM tag value limit)"]
     bad = sorted({char for char in value if not _tag_character_ok(char)})
     if bad:
-        shown = "".join(bad).encode("unicode_escape").decode("ascii")
-        return [
-            f"{field}: character(s) {shown!r} not allowed in an IAM tag value "
+        return [  # repr shows control characters escaped, so the message stays one line
+            f"{field}: character(s) {''.join(bad)!r} not allowed in an IAM tag value "
             "(letters, digits, spaces and _.:/=+-@ only)"
         ]
     return []

@@ -6,6 +6,7 @@ wrong type, is refused with its path (``@ $.attributes.first_name.tag``) instead
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -27,6 +28,13 @@ DEFAULT_TAGS = {
 
 PolicySelection = Literal["all", "attached", "none"]
 
+#: Policies that hand over the account: never granted unless the operator removes them from
+#: ``grantable_policies.deny`` on purpose.
+DEFAULT_DENIED_POLICIES = (
+    "arn:aws:iam::aws:policy/AdministratorAccess",
+    "arn:aws:iam::aws:policy/IAMFullAccess",
+)
+
 
 @frozen
 class AttributeMapping:
@@ -35,6 +43,43 @@ class AttributeMapping:
     tag: str
     on_create: bool = True
     on_modify: bool = True
+
+
+@frozen
+class AssumeRole:
+    """Assume a role in the target account (the recommended deployment): the connector's own
+    credentials only need sts:AssumeRole, and the external id guards against the confused
+    deputy. Credentials are refreshed automatically before they expire."""
+
+    role_arn: str
+    external_id: str | None = None
+    session_name: str = "idhub-aws-iam"
+    duration_seconds: int = 3600
+
+
+@frozen
+class Protection:
+    """Accounts the connector refuses to modify, delete, grant to or revoke from: break-glass
+    and service accounts that must never be touched by automation."""
+
+    #: User names (compared case-insensitively, as IAM does).
+    users: tuple[str, ...] = ()
+    #: IAM path prefixes, e.g. ``/admins/``.
+    paths: tuple[str, ...] = ()
+    #: A user carrying this tag key (any value) is protected; empty disables the check.
+    tag: str = "idhub:protected"
+
+
+@frozen
+class GrantablePolicies:
+    """Which managed policies may be granted, directly or through a group carrying them.
+
+    Patterns are ARNs with ``*`` wildcards. ``deny`` wins over ``allow``; an empty ``allow``
+    allows every policy not denied.
+    """
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = DEFAULT_DENIED_POLICIES
 
 
 @frozen
@@ -50,7 +95,8 @@ class Settings:
     #: How the IAM user name derives from the account: ``{email}``, ``{local_part}``,
     #: ``{domain}`` may appear, with fixed text around them (e.g. ``ext-{local_part}``).
     user_name: str = "{email}"
-    #: IAM path for users the connector creates.
+    #: IAM path for users the connector creates. Other than ``/``, it is also the connector's
+    #: scope: users outside it are never modified, deleted, granted to or revoked from.
     user_path: str = "/"
     #: ARN of a managed policy set as permissions boundary on every user created.
     permissions_boundary: str | None = None
@@ -64,6 +110,9 @@ class Settings:
     retry_mode: Literal["standard", "adaptive", "legacy"] = "standard"
     max_attempts: int = 8
     attributes: dict[str, AttributeMapping] = field(factory=dict)
+    assume_role: AssumeRole | None = None
+    protected: Protection = field(factory=Protection)
+    grantable_policies: GrantablePolicies = field(factory=GrantablePolicies)
 
     def mapping(self, attribute: str) -> AttributeMapping | None:
         return self.attributes.get(attribute)
@@ -99,6 +148,8 @@ def _check(settings: Settings) -> None:
     problems += input_rules.path_problems(settings.user_path, "user_path")
     if settings.max_attempts < 1:
         problems.append("must be at least 1 @ $.max_attempts")
+    problems += _assume_role_problems(settings.assume_role)
+    problems += _pattern_problems(settings)
     if settings.permissions_boundary is not None:
         problems += input_rules.policy_arn_problems(
             settings.permissions_boundary, "$.permissions_boundary"
@@ -114,3 +165,49 @@ def _check(settings: Settings) -> None:
         seen[mapping.tag.lower()] = name
     if problems:
         raise ConfigurationError("invalid aws-iam settings: " + "; ".join(problems))
+
+
+ROLE_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\x21-\x7e]+/)?[\w+=,.@-]{1,64}$"
+)
+SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+
+
+def _assume_role_problems(role: AssumeRole | None) -> list[str]:
+    if role is None:
+        return []
+    problems = []
+    if not ROLE_ARN.match(role.role_arn):
+        problems.append(f"{role.role_arn!r} is not an IAM role ARN @ $.assume_role.role_arn")
+    if not SESSION_NAME.match(role.session_name):
+        problems.append(
+            "must be 2-64 characters of letters, digits and _+=,.@- @ $.assume_role.session_name"
+        )
+    if role.external_id is not None and not EXTERNAL_ID.match(role.external_id):
+        # the value itself is not echoed: operators treat it as a shared secret
+        problems.append(
+            "must be 2-1224 characters of letters, digits and _+=,.@:/- @ $.assume_role.external_id"
+        )
+    if not 900 <= role.duration_seconds <= 43200:
+        problems.append("must be 900-43200 seconds @ $.assume_role.duration_seconds")
+    return problems
+
+
+def _pattern_problems(settings: Settings) -> list[str]:
+    problems = []
+    for field_name, patterns in (
+        ("allow", settings.grantable_policies.allow),
+        ("deny", settings.grantable_policies.deny),
+    ):
+        for index, pattern in enumerate(patterns):
+            if not pattern.startswith("arn:"):
+                problems.append(
+                    f"{pattern!r} is not a policy ARN pattern "
+                    f"@ $.grantable_policies.{field_name}[{index}]"
+                )
+    for index, path in enumerate(settings.protected.paths):
+        problems += input_rules.path_problems(path, f"$.protected.paths[{index}]")
+    if settings.protected.tag:
+        problems += input_rules.tag_key_problems(settings.protected.tag, "$.protected.tag")
+    return problems

@@ -149,7 +149,7 @@ def test_create_refuses_an_existing_user_that_is_not_this_account(
 
 
 def test_create_resumes_an_interrupted_create_without_duplicating(
-    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient
+    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient, fast_backoff: list[float]
 ) -> None:
     group(iam, "developers")
     group(iam, "ops")
@@ -276,7 +276,11 @@ def test_a_new_email_renames_and_keeps_id_groups_policies_and_tags(
 
 
 def test_an_interrupted_rename_finishes_on_rerun(
-    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient, kim: str
+    connector: AwsIamConnector,
+    aws: EmbeddedAWS,
+    iam: IAMClient,
+    kim: str,
+    fast_backoff: list[float],
 ) -> None:
     request = ModifyRequest("kim@example.com", new_email="kp@example.com", first_name="K")
     aws.fail_next("TagUser", code="ServiceUnavailable", status=503, times=99)
@@ -364,7 +368,7 @@ def test_deleting_an_absent_account_is_a_no_op(
 
 
 def test_a_failed_cascade_reports_what_was_done_and_a_rerun_finishes(
-    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient
+    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient, fast_backoff: list[float]
 ) -> None:
     arn = policy(iam, "billing")
     group(iam, "auditors")

@@ -234,3 +234,27 @@ def test_no_credentials_is_a_clear_error(aws: EmbeddedAWS) -> None:
     )
     assert done.returncode == 1
     assert "no usable AWS credentials" in done.stderr
+
+
+def test_import_through_the_console_script(
+    aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path
+) -> None:
+    group(iam, "developers")
+    joiners = tmp_path / "joiners.csv"
+    joiners.write_text(
+        "email,first_name,last_name,display_name,grants\n"
+        "ivy@example.com,Ivy,,,group:developers\n"
+        "jon@example.com,Jon,,,\n"
+    )
+    report = as_json(hostsim(aws, "import", str(joiners), "--json"))
+    assert report["summary"] == {"created": 2, "updated": 0, "unchanged": 0, "failed": 0}
+    assert groups_of(iam, "ivy@example.com") == {"developers"}
+    again = hostsim(aws, "import", str(joiners))
+    assert again.stdout.splitlines()[-1] == "(2 rows: 0 created, 0 updated, 2 unchanged, 0 failed)"
+
+    joiners.write_text("email,first_name,last_name,display_name,grants\nkim@,,,,\n")
+    refused = hostsim(aws, "import", str(joiners), expect=2)
+    assert refused.stderr.count("\n") == 1
+    assert "line 2" in refused.stderr
+    assert "kim@" in refused.stdout
+    assert user_names(iam) == {"ivy@example.com", "jon@example.com"}

@@ -12,11 +12,19 @@ here adds IAM's rules back, records every call and can inject faults::
         iam.create_user(UserName="alice")
         assert aws.calls() == ["CreateUser"]
 
+Faults a test can inject (all cleared by ``reset_faults()`` and ``reset()``): ``fail_next``
+(an error instead of the next matching call, or after serving it with ``lose_reply``),
+``throttle`` (every k-th call or a rate, answered ``Throttling`` as IAM does),
+``hide_new_users`` (eventual consistency: a fresh user is ``NoSuchEntity`` for a while) and
+``request_delay`` (every request takes that long); ``calls()`` and ``injected()`` tell what
+arrived and what was injected.
+
 Modules: ``server`` (lifecycle and test controls), ``clients`` (reaching it, and only it,
 from boto3 or a subprocess), ``middleware`` (the WSGI layer), ``fidelity`` (which rule
 applies to which IAM operation), the rules themselves (``iam_rules``, ``validation``,
 ``user_tags``, ``rename``, ``service_credentials``, ``pagination``, ``aws_policies``),
-``faults`` (injection and the call log), ``query`` and ``responses`` (the wire format) and
+``faults`` (injection and the call log), ``throttling`` and ``consistency`` (throttles and
+users not yet visible), ``query`` and ``responses`` (the wire format) and
 ``moto_state`` (finding, resetting and repairing moto's in-process backends).
 """
 

@@ -4,12 +4,19 @@ Tests need to prove two things moto alone cannot show: that the code under test 
 the calls it should (and no more), and that it copes when AWS fails part-way (throttling, a
 5xx, a conflict). Both are decided here, before a request reaches moto, and both are shared by
 the server's request threads, hence the locks.
+
+A fault normally replaces the request: it never reaches moto, so it changes nothing, like a
+call IAM throttled. A fault with ``lose_reply`` is the nastier kind a client cannot tell apart:
+the request is served (its change is applied) and the client gets the error instead of the
+answer, as when a server fails after committing or the answer is lost on the way back. The
+client's retry then meets the consequences of its own first attempt.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hostsim.embedded_aws.responses import Reply, error_reply
@@ -17,21 +24,42 @@ from hostsim.embedded_aws.responses import Reply, error_reply
 
 @dataclass(frozen=True)
 class Call:
-    """One request the embedded AWS received (whether it was then faulted, refused or served)."""
+    """One request the embedded AWS received (whether it was then faulted, refused or served).
+
+    ``injected`` is the error code the embedded AWS injected instead of (or, for a lost reply,
+    after) serving it; None when the request went its normal way.
+    """
 
     service: str
     action: str
+    injected: str | None = None
+    #: The client's User-Agent header, which tells the connector's calls from a test's own.
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
 class Fault:
-    """An error to return instead of serving a matching request."""
+    """An error to return instead of serving a matching request.
+
+    ``where`` narrows the match to requests carrying these exact parameter values (``(("GroupName",
+    "ops"),)``); ``lose_reply`` serves the request first and then answers with the error.
+    """
 
     service: str
     action: str
     code: str
     status: int
     message: str
+    where: tuple[tuple[str, str], ...] = ()
+    lose_reply: bool = False
+
+    def matches(self, service: str, action: str, params: Mapping[str, str]) -> bool:
+        """Whether this fault is meant for that request."""
+        return (
+            self.service == service
+            and self.action == action
+            and all(params.get(key) == value for key, value in self.where)
+        )
 
     def reply(self) -> Reply:
         """The IAM-style error reply this fault produces."""
@@ -52,11 +80,13 @@ class FaultInjector:
         with self._lock:
             self._armed.extend([fault] * times)
 
-    def take(self, service: str, action: str) -> Fault | None:
+    def take(
+        self, service: str, action: str, params: Mapping[str, str] | None = None
+    ) -> Fault | None:
         """Consume and return the oldest fault armed for this request, if any."""
         with self._lock:
             for fault in self._armed:
-                if fault.service == service and fault.action == action:
+                if fault.matches(service, action, params or {}):
                     self._armed.remove(fault)
                     return fault
         return None
@@ -78,16 +108,35 @@ class CallRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: list[Call] = []
+        self._listeners: list[Callable[[Call], None]] = []
 
     def record(self, call: Call) -> None:
-        """Append one received request."""
+        """Append one received request and tell the listeners."""
         with self._lock:
             self._calls.append(call)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(call)
+
+    def listen(self, listener: Callable[[Call], None]) -> None:
+        """Call ``listener`` with every request from now on. Listeners outlive :meth:`clear`
+        and resets: they observe a whole test session (which actions a client ever sent)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def actions(self, service: str | None) -> list[str]:
         """Action names in arrival order, for one service or (``None``) for all."""
         with self._lock:
             return [c.action for c in self._calls if service is None or c.service == service]
+
+    def injected(self, service: str | None) -> list[tuple[str, str]]:
+        """``(action, error code)`` of every request answered with an injected error."""
+        with self._lock:
+            return [
+                (c.action, c.injected)
+                for c in self._calls
+                if c.injected is not None and (service is None or c.service == service)
+            ]
 
     def clear(self) -> None:
         """Forget every recorded call."""

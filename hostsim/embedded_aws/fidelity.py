@@ -16,6 +16,7 @@ from hostsim.embedded_aws import (
     moto_state,
     pagination,
     permissions_boundaries,
+    policy_simulation,
     rename,
     user_tags,
 )
@@ -55,6 +56,7 @@ _SERVED: dict[str, _Serve] = {
     "UntagUser": user_tags.untag_user,
     "PutUserPermissionsBoundary": permissions_boundaries.put,
     "DeleteUserPermissionsBoundary": permissions_boundaries.delete,
+    "SimulatePrincipalPolicy": policy_simulation.simulate_principal_policy,
 }
 
 _Complete = Callable[[IAMBackend, Mapping[str, str], Reply], Reply]
@@ -130,7 +132,7 @@ class IAMFidelity:
             return self._update_user(request, forward)
         if action in pagination.LIST_ELEMENTS:
             return _paginated(action, params, forward)
-        reply = forward(params)
+        reply = pagination.forward_page(backend, action, params, forward)
         complete = _COMPLETIONS.get(action)
         return reply if complete is None else complete(backend, params, reply)
 

@@ -1,10 +1,12 @@
-"""The WSGI layer in front of moto: delay, record, fault, lock, then IAM fidelity or moto.
+"""The WSGI layer in front of moto: delay, fault, record, lock, then IAM fidelity or moto.
 
 Every request passes here in its own server thread. The order matters: the simulated network
 delay comes first (outside any lock, so concurrent clients overlap as they would against AWS);
-then the call is recorded and may be faulted (a faulted call never reaches moto, exactly like
-a throttled call never reaches IAM's backend); only then is moto's state locked, because moto
-is not thread-safe and the fidelity rules must see and change its state atomically.
+then the request may be throttled, faulted or find its user not yet visible (each such call
+never reaches moto, exactly like a throttled call never reaches IAM's backend), and is recorded
+with what was injected; only then is moto's state locked, because moto is not thread-safe and
+the fidelity rules must see and change its state atomically. A fault with ``lose_reply`` is the
+exception: the request is served, and its answer replaced by the error afterwards.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Callable, Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from hostsim.embedded_aws import moto_state
-from hostsim.embedded_aws.faults import Call, CallRecorder, FaultInjector
+from hostsim.embedded_aws.consistency import FreshUsers
+from hostsim.embedded_aws.faults import Call, CallRecorder, Fault, FaultInjector
 from hostsim.embedded_aws.fidelity import IAMFidelity
 from hostsim.embedded_aws.query import (
     QueryRequest,
@@ -28,6 +31,7 @@ from hostsim.embedded_aws.query import (
     replace_body,
 )
 from hostsim.embedded_aws.responses import Reply, error_reply
+from hostsim.embedded_aws.throttling import Throttler
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ class EmbeddedAWSMiddleware:
         self.app = app
         self.request_delay = request_delay
         self.faults = FaultInjector()
+        self.throttler = Throttler()
+        self.fresh_users = FreshUsers()
         self.calls = CallRecorder()
         self.fidelity = IAMFidelity(aws_managed_policies=aws_managed_policies_on_demand)
         #: Serialises everything that reads or writes moto's state (requests and resets).
@@ -60,14 +66,34 @@ class EmbeddedAWSMiddleware:
         request = _decode(environ)
         service = request.service or "unknown"
         action = request.action or _target_action(environ)
-        if action:
-            self.calls.record(Call(service, action))
-            fault = self.faults.take(service, action)
-            if fault is not None:
-                return fault.reply()
+        if not action:
+            return self._serve(environ, request, service, action)
+        fault = self._fault_for(service, action, request.params)
+        user_agent = str(environ.get("HTTP_USER_AGENT", ""))
+        self.calls.record(Call(service, action, None if fault is None else fault.code, user_agent))
+        if fault is None:
+            return self._serve(environ, request, service, action)
+        if fault.lose_reply:
+            self._serve(environ, request, service, action)
+        return fault.reply()
+
+    def _fault_for(self, service: str, action: str, params: dict[str, str]) -> Fault | None:
+        """What the request meets before moto, in IAM's order: the front door's throttling,
+        then an armed fault, then (in the backend) its user not yet visible."""
+        fault = self.throttler.take(service, action) or self.faults.take(service, action, params)
+        if fault is None and service == "iam":
+            fault = self.fresh_users.take(action, params)
+        return fault
+
+    def _serve(
+        self, environ: WSGIEnvironment, request: QueryRequest, service: str, action: str | None
+    ) -> Reply:
         with self.state_lock:
             if service == "iam" and request.action:
-                return _guarded(lambda: self._iam(environ, request), action)
+                reply = _guarded(lambda: self._iam(environ, request), action)
+                if request.action == "CreateUser" and reply.status == 200:
+                    self.fresh_users.created(request.params.get("UserName", ""))
+                return reply
             return _guarded(lambda: self._moto(environ), action or environ.get("PATH_INFO"))
 
     def _iam(self, environ: WSGIEnvironment, request: QueryRequest) -> Reply:

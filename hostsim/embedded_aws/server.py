@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -26,8 +26,10 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from hostsim.embedded_aws import aws_policies, clients, moto_state
-from hostsim.embedded_aws.faults import Fault
+from hostsim.embedded_aws.consistency import HidingRule
+from hostsim.embedded_aws.faults import Call, Fault
 from hostsim.embedded_aws.middleware import EmbeddedAWSMiddleware
+from hostsim.embedded_aws.throttling import ThrottleRule
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -219,7 +221,7 @@ class EmbeddedAWS:
         with self._middleware.state_lock:
             moto_state.reset_all()
             self._middleware.fidelity.reset()
-            self._middleware.faults.clear()
+            self.reset_faults()
             self._middleware.calls.clear()
 
     def calls(self, service: str | None = "iam") -> list[str]:
@@ -229,9 +231,19 @@ class EmbeddedAWS:
         """
         return self._middleware.calls.actions(service)
 
+    def listen(self, listener: Callable[[Call], None]) -> None:
+        """Have ``listener`` see every request from now on, across resets (see
+        :meth:`CallRecorder.listen`)."""
+        self._middleware.calls.listen(listener)
+
     def clear_calls(self) -> None:
         """Forget the call log (to assert only on what a step does next)."""
         self._middleware.calls.clear()
+
+    def injected(self, service: str | None = "iam") -> list[tuple[str, str]]:
+        """``(action, error code)`` of every request answered with an injected error (a fault,
+        a throttle, a user not yet visible), in order; ``service`` as for :meth:`calls`."""
+        return self._middleware.calls.injected(service)
 
     def fail_next(
         self,
@@ -242,22 +254,75 @@ class EmbeddedAWS:
         message: str = "Rate exceeded",
         times: int = 1,
         service: str = "iam",
+        where: Mapping[str, str] | None = None,
+        lose_reply: bool = False,
     ) -> None:
         """Answer the next ``times`` requests for ``action`` with an IAM-style error.
 
         A faulted request never reaches moto, so it changes nothing, like a throttled call.
         Faults for different actions are independent; faults for the same action queue up.
+        ``where`` limits the fault to requests with these parameter values (``{"GroupName":
+        "ops"}``). With ``lose_reply`` the request *is* served and its answer replaced by the
+        error: the change happened, the client does not know, and its retry meets it.
         """
-        fault = Fault(service=service, action=action, code=code, status=status, message=message)
+        fault = Fault(
+            service=service,
+            action=action,
+            code=code,
+            status=status,
+            message=message,
+            where=tuple((where or {}).items()),
+            lose_reply=lose_reply,
+        )
         self._middleware.faults.arm(fault, times)
 
+    def throttle(
+        self,
+        every: int | None = None,
+        *,
+        per_second: float | None = None,
+        burst: int = 1,
+        actions: Iterable[str] | None = None,
+        service: str = "iam",
+        code: str = "Throttling",
+        status: int = 400,
+        message: str = "Rate exceeded",
+    ) -> None:
+        """Throttle as IAM does (``Throttling``, 400, unserved) until :meth:`reset_faults`.
+
+        ``every=k`` refuses each k-th request of ``actions`` (default: all of the service);
+        ``per_second=r`` admits ``burst`` requests at once and then ``r`` a second.
+        """
+        rule = ThrottleRule(
+            service=service,
+            actions=None if actions is None else frozenset(actions),
+            every=every,
+            per_second=per_second,
+            burst=burst,
+            code=code,
+            status=status,
+            message=message,
+        )
+        self._middleware.throttler.arm(rule)
+
+    def hide_new_users(
+        self, *, seconds: float | None = None, requests: int | None = None, name: str | None = None
+    ) -> None:
+        """Simulate IAM's eventual consistency until :meth:`reset_faults`: each user created
+        from now on (or only ``name``) answers ``NoSuchEntity`` to requests naming it, for
+        ``seconds`` after its creation or for its next ``requests`` requests."""
+        rule = HidingRule(seconds=seconds, requests=requests, name=name)
+        self._middleware.fresh_users.arm(rule)
+
     def pending_faults(self) -> int:
-        """How many armed faults have not been used yet."""
+        """How many armed ``fail_next`` faults have not been used yet."""
         return self._middleware.faults.pending()
 
     def reset_faults(self) -> None:
-        """Disarm every pending fault."""
+        """Disarm every pending fault and throttle, and make every hidden user visible."""
         self._middleware.faults.clear()
+        self._middleware.throttler.clear()
+        self._middleware.fresh_users.clear()
 
     def _require_server(self) -> BaseWSGIServer:
         if self._server is None:

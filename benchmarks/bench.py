@@ -1,0 +1,284 @@
+"""Reconciliation and bulk onboarding against IAM-like latency, side by side with the
+alternatives, in one run (``make bench``).
+
+An embedded AWS (moto's server behind the IAM fidelity layer, on a thread of this process) adds
+a fixed delay to every request, standing in for the round trip to IAM's global endpoint. The
+account is seeded straight into moto's backend (not measured). Each workload then runs in a
+fresh Python process (``workloads.py``), so that its memory and time are its own; the server
+counts the IAM calls each one makes.
+
+Fetch, for each account size: ``hostsim fetch users --jsonl`` (ours), one bare paginated
+GetAccountAuthorizationDetails read (the floor: nothing can read users' details in fewer calls)
+and a naive per-user boto3 reader (ListUsers, then tags, groups and attached policies of each
+user). Import: ``hostsim import`` of N joiners with a group and a policy each, a sequential boto3
+script doing the same provisioning, and ours again on the same file (a re-run: reads only).
+
+Targets (from the issue): fetch within 1.5x of the floor and at least 10x faster than the naive
+reader; import at least 4x faster than the sequential script at 50 ms a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hostsim.embedded_aws import EmbeddedAWS, moto_state
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS = HERE / "workloads.py"
+REGION = "us-east-1"
+GROUPS = 20
+POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+)
+
+
+@dataclass
+class Measure:
+    """One workload run: what ran, against how many users, at what delay, and what it cost."""
+
+    section: str
+    label: str
+    size: int
+    delay: float
+    calls: int
+    call_mix: dict[str, int]
+    seconds: float
+    peak_rss_mib: float
+    rss_growth_mib: float
+
+
+# --- seeding (not measured) ------------------------------------------------------------
+
+
+def seed_groups_and_policies(aws: EmbeddedAWS) -> list[str]:
+    """GROUPS groups carrying one customer policy each; returns the policy ARNs."""
+    iam = aws.iam_client()
+    arns = []
+    for index in range(GROUPS):
+        arn = iam.create_policy(PolicyName=f"policy-{index:02}", PolicyDocument=POLICY)["Policy"][
+            "Arn"
+        ]
+        iam.create_group(GroupName=f"group-{index:02}")
+        iam.attach_group_policy(GroupName=f"group-{index:02}", PolicyArn=arn)
+        arns.append(arn)
+    return arns
+
+
+def seed_users(aws: EmbeddedAWS, start: int, end: int, arns: Sequence[str]) -> None:
+    """Users ``start`` to ``end - 1`` as the connector makes them (email, names in tags), each
+    in two groups, every fifth with a policy attached directly; straight into moto's backend,
+    for speed. The account grows from one measured size to the next."""
+    backend = moto_state.iam_backend(aws.account_id)
+    if len(backend.users) != start:
+        raise RuntimeError(f"expected {start} users, found {len(backend.users)}")
+    for index in range(start, end):
+        email = f"user{index:05}@example.com"
+        tags = {
+            "Email": email,
+            "FirstName": f"First{index}",
+            "LastName": f"Last{index}",
+            "DisplayName": f"User {index}",
+        }
+        backend.create_user(REGION, email, "/", [{"Key": k, "Value": v} for k, v in tags.items()])
+        backend.add_user_to_group(f"group-{index % GROUPS:02}", email)
+        backend.add_user_to_group(f"group-{(index * 7 + 3) % GROUPS:02}", email)
+        if index % 5 == 0:
+            backend.attach_user_policy(arns[index % len(arns)], email)
+
+
+def write_joiners(path: Path, count: int, arns: Sequence[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["email", "first_name", "last_name", "display_name", "grants"])
+        for index in range(count):
+            grants = f"group:group-{index % GROUPS:02};policy:{arns[(index + 1) % len(arns)]}"
+            writer.writerow(
+                [f"joiner{index:05}@example.com", f"First{index}", f"Last{index}", "", grants]
+            )
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def run(
+    aws: EmbeddedAWS, section: str, label: str, size: int, workload: str, *args: str
+) -> Measure:
+    """Run one workload in a fresh process and collect what it cost."""
+    aws.clear_calls()
+    env = aws.subprocess_env()
+    done = subprocess.run(
+        [sys.executable, str(WORKLOADS), workload, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{workload} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    calls = aws.calls()
+    measure = Measure(
+        section=section,
+        label=label,
+        size=size,
+        delay=aws.request_delay,
+        calls=len(calls),
+        call_mix=dict(Counter(calls).most_common()),
+        seconds=result["seconds"],
+        peak_rss_mib=result["peak_rss_mib"],
+        rss_growth_mib=result["peak_rss_mib"] - result["rss_start_mib"],
+    )
+    print(f"  {label:<46} {size:>6,} users  {measure.seconds:8.2f} s", file=sys.stderr)
+    return measure
+
+
+def fetch_section(aws: EmbeddedAWS, sizes: Sequence[int], delay: float) -> list[Measure]:
+    measures = []
+    arns = seed_groups_and_policies(aws)
+    seeded = 0
+    for size in sorted(sizes):
+        aws.request_delay = 0
+        seed_users(aws, seeded, size, arns)
+        seeded = size
+        aws.request_delay = delay
+        print(f"fetch, {size:,} users, {delay * 1000:g} ms a call:", file=sys.stderr)
+        measures += [
+            run(aws, "fetch", "ours: hostsim fetch users --jsonl", size, "fetch-users"),
+            run(aws, "fetch", "ours: hostsim fetch policy-access", size, "fetch-policy-access"),
+            run(aws, "fetch", "floor: one paginated bulk read", size, "fetch-bulk-floor"),
+            run(aws, "fetch", "naive: per-user boto3 reader", size, "fetch-naive"),
+        ]
+    return measures
+
+
+def import_section(aws: EmbeddedAWS, rows: int, delay: float, workers: int) -> list[Measure]:
+    measures = []
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "joiners.csv"
+        print(f"import, {rows:,} joiners, {delay * 1000:g} ms a call:", file=sys.stderr)
+        for label, workload, extra in (
+            (f"ours: hostsim import --workers {workers}", "import-ours", True),
+            ("sequential boto3 script", "import-sequential", False),
+        ):
+            aws.request_delay = 0
+            aws.reset()
+            write_joiners(path, rows, seed_groups_and_policies(aws))
+            aws.request_delay = delay
+            args = ["--csv", str(path), "--workers", str(workers)]
+            measures.append(run(aws, "import", label, rows, workload, *args))
+            if extra:
+                again = f"ours, re-run of the same file (--workers {workers})"
+                measures.append(run(aws, "import", again, rows, workload, *args))
+    return measures
+
+
+# --- reporting -------------------------------------------------------------------------
+
+
+def table(measures: Sequence[Measure]) -> str:
+    lines = [
+        "| workload | users | delay/call | IAM calls | wall time | peak RSS (growth) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for m in measures:
+        lines.append(
+            f"| {m.section}: {m.label} | {m.size:,} | {m.delay * 1000:g} ms | {m.calls:,} "
+            f"| {m.seconds:.2f} s | {m.peak_rss_mib:.0f} MiB (+{m.rss_growth_mib:.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(measures: Sequence[Measure]) -> str:
+    def find(section: str, prefix: str, size: int) -> Measure | None:
+        return next(
+            (
+                m
+                for m in measures
+                if (m.section, m.size) == (section, size) and m.label.startswith(prefix)
+            ),
+            None,
+        )
+
+    lines = []
+    for size in sorted({m.size for m in measures if m.section == "fetch"}):
+        ours = find("fetch", "ours: hostsim fetch users", size)
+        floor = find("fetch", "floor", size)
+        naive = find("fetch", "naive", size)
+        if ours and floor:
+            ratio = ours.seconds / floor.seconds
+            lines.append(
+                f"- fetch users, {size:,}: ours / floor = {ratio:.2f}x "
+                f"(target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
+            )
+        if ours and naive:
+            ratio = naive.seconds / ours.seconds
+            lines.append(
+                f"- fetch users, {size:,}: naive / ours = {ratio:.0f}x "
+                f"(target >= 10x: {'met' if ratio >= 10 else 'MISSED'})"
+            )
+    for size in sorted({m.size for m in measures if m.section == "import"}):
+        ours = find("import", "ours: hostsim import", size)
+        script = find("import", "sequential", size)
+        if ours and script:
+            ratio = script.seconds / ours.seconds
+            delay = ours.delay * 1000
+            lines.append(
+                f"- import, {size:,} joiners at {delay:g} ms: sequential / ours = {ratio:.1f}x "
+                f"(target >= 4x: {'met' if ratio >= 4 else 'MISSED'})"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--sizes", default="1000,5000", help="account sizes for fetch (default 1000,5000)"
+    )
+    parser.add_argument(
+        "--fetch-delay", type=float, default=0.020, help="seconds per call for fetch (0.020)"
+    )
+    parser.add_argument("--import-rows", type=int, default=200, help="joiners imported (200)")
+    parser.add_argument(
+        "--import-delay", type=float, default=0.050, help="seconds per call for import (0.050)"
+    )
+    parser.add_argument("--workers", type=int, default=8, help="import workers (8)")
+    parser.add_argument("--skip", choices=["fetch", "import"], action="append", default=[])
+    parser.add_argument("--json", type=Path, help="also write every measure to this file")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+
+    started = time.perf_counter()
+    measures: list[Measure] = []
+    with EmbeddedAWS() as aws:
+        if "fetch" not in args.skip:
+            measures += fetch_section(aws, sizes, args.fetch_delay)
+        if "import" not in args.skip:
+            aws.reset()
+            measures += import_section(aws, args.import_rows, args.import_delay, args.workers)
+    command = " ".join(["python benchmarks/bench.py", *(argv or sys.argv[1:])]).strip()
+    print(f"\n`{command}` ({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s)\n")
+    print(table(measures))
+    print()
+    print(verdicts(measures))
+    if args.json:
+        args.json.write_text(json.dumps([vars(m) for m in measures], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

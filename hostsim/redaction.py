@@ -1,0 +1,106 @@
+"""Secrets never reach output: every byte the CLI writes passes through a redactor.
+
+The code is written not to print credentials in the first place; this is the second line. It
+knows the secret values in force (AWS keys and session tokens from the environment, and any
+setting whose name says it is a secret) and replaces each occurrence with ``****`` in standard
+output, standard error and log records, including ``--debug`` tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+MASK = "****"
+#: Environment variables whose values are credentials.
+SECRET_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "IDHUB_SCIM_TOKEN",
+    "IDHUB_SCIM_PASSWORD",
+)
+#: Setting names whose values are treated as secrets wherever they appear in a config file.
+SECRET_SETTING = re.compile(r"secret|token|password|passphrase|external_id|private_key", re.I)
+#: Shorter values are too likely to be ordinary words to mask everywhere.
+MIN_SECRET_LENGTH = 6
+
+
+class Redactor:
+    """Replaces known secret values in text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        # longest first, so a secret containing another is masked whole
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def add_settings(self, settings: Mapping[str, Any]) -> None:
+        """Every string under a key that names a secret, at any depth of the config."""
+        for key, value in settings.items():
+            if isinstance(value, Mapping):
+                self.add_settings(value)
+            elif isinstance(value, str) and SECRET_SETTING.search(key):
+                self.add(value)
+
+
+def from_environment(environ: Mapping[str, str]) -> Redactor:
+    return Redactor(environ[name] for name in SECRET_VARIABLES if environ.get(name))
+
+
+class RedactingStream:
+    """A text stream that masks secrets before writing to the stream it wraps."""
+
+    def __init__(self, stream: TextIO, redact: Redactor) -> None:
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a log record's final message (arguments and traceback included)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            formatter = logging.Formatter()
+            record.exc_text = self._redact(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def install(redact: Redactor) -> None:
+    """Route this process's stdout, stderr and logging through ``redact``."""
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout, redact)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr, redact)
+    redacting = RedactingFilter(redact)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redacting)

@@ -1,0 +1,125 @@
+"""The IAM policy the connector needs, shipped as ``iam-policy.json``, and a check of it.
+
+The document is the single statement of the connector's privileges: the README shows it,
+``hostsim permissions`` prints it narrowed to the configured path (and role), the connection
+check simulates it against the connector's own principal, and the test suite fails when the
+connector sends an action the document does not allow. It never grants ``*`` or ``iam:*``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from fnmatch import fnmatchcase
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+
+from idhub_aws_plugin.client import PAGE
+from idhub_aws_plugin.errors import is_code
+from idhub_aws_plugin.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+POLICY_FILE = "iam-policy.json"
+SAMPLE_NAME = "idhub-permission-check"
+
+
+@cache
+def shipped_policy() -> dict[str, Any]:
+    """The document as shipped in the package (path ``/``, any account)."""
+    text = resources.files("idhub_aws_plugin").joinpath(POLICY_FILE).read_text()
+    policy: dict[str, Any] = json.loads(text)
+    return policy
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def required_actions() -> frozenset[str]:
+    """Every action the document allows, e.g. ``iam:CreateUser``."""
+    return frozenset(
+        action
+        for statement in shipped_policy()["Statement"]
+        for action in _as_list(statement["Action"])
+    )
+
+
+def allows(action: str) -> bool:
+    """Whether the shipped document allows ``action`` (case-insensitive, as IAM compares)."""
+    return any(fnmatchcase(action.lower(), allowed.lower()) for allowed in required_actions())
+
+
+def render_policy(settings: Settings, account: str = "*") -> dict[str, Any]:
+    """The document for these settings: users narrowed to ``user_path``, the account filled in
+    when known, and the permission self-check narrowed to the assumed role when there is one."""
+    policy = copy.deepcopy(shipped_policy())
+    for statement in policy["Statement"]:
+        resources_ = [
+            resource.replace(":iam::*:", f":iam::{account}:").replace(
+                ":user/*", f":user{settings.user_path}*"
+            )
+            for resource in _as_list(statement["Resource"])
+        ]
+        if statement["Sid"] == "CheckTheConnectorsOwnPermissions" and settings.assume_role:
+            resources_ = [settings.assume_role.role_arn]
+        statement["Resource"] = resources_[0] if len(resources_) == 1 else resources_
+    return policy
+
+
+@frozen
+class PermissionReport:
+    """The outcome of simulating the document against the connector's own principal."""
+
+    checked: bool
+    missing: tuple[str, ...] = ()
+    note: str = ""
+
+
+def _sample_resource(pattern: str) -> str:
+    """A concrete ARN inside a resource pattern, so the simulation asks about a real case."""
+    return pattern if pattern == "*" else pattern.replace("*", SAMPLE_NAME)
+
+
+def check_permissions(iam: IAMClient, principal_arn: str, settings: Settings) -> PermissionReport:
+    """Simulate every action of the document, each against a sample of its own resources, for
+    the connector's principal. Reads only (iam:SimulatePrincipalPolicy)."""
+    account = principal_arn.split(":")[4]
+    missing: list[str] = []
+    try:
+        for statement in render_policy(settings, account)["Statement"]:
+            resource = _sample_resource(_as_list(statement["Resource"])[0])
+            pages = iam.get_paginator("simulate_principal_policy").paginate(
+                PolicySourceArn=principal_arn,
+                ActionNames=_as_list(statement["Action"]),
+                ResourceArns=[resource],
+                PaginationConfig=PAGE,
+            )
+            missing += [
+                result["EvalActionName"]
+                for page in pages
+                for result in page["EvaluationResults"]
+                if result["EvalDecision"] != "allowed"
+            ]
+    except Exception as exc:
+        if is_code(exc, "AccessDenied", "NoSuchEntity", "NotImplemented", "InvalidInput"):
+            return PermissionReport(checked=False, note=f"could not simulate permissions: {exc}")
+        raise
+    return PermissionReport(checked=True, missing=tuple(sorted(set(missing))))
+
+
+def principal_arn(caller_arn: str, settings: Settings) -> str:
+    """The IAM principal behind an STS caller ARN: the assumed role (from the settings, which
+    know its path) or the user."""
+    if ":assumed-role/" in caller_arn and settings.assume_role is not None:
+        return settings.assume_role.role_arn
+    if ":assumed-role/" in caller_arn:
+        # the role's path is not in the STS ARN; a role under a path needs assume_role set
+        role = caller_arn.rsplit(":assumed-role/", maxsplit=1)[-1].split("/", maxsplit=1)[0]
+        account = caller_arn.split(":")[4]
+        return f"arn:aws:iam::{account}:role/{role}"
+    return caller_arn.replace(":sts::", ":iam::")

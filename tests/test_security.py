@@ -1,0 +1,298 @@
+"""Security: least privilege, scope, protected accounts, grantable policies, secrets."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from botocore.credentials import DeferredRefreshableCredentials
+from policy_audit import CONNECTOR_ACTIONS, ActionLog
+from seeding import document, group, user_names
+
+from hostsim.embedded_aws import Call, EmbeddedAWS
+from hostsim.errors import ConfigurationError, Refused
+from hostsim.model import AccessRequest, CreateRequest, DeleteRequest, FetchKind, ModifyRequest
+from hostsim.redaction import MASK, RedactingFilter, RedactingStream, Redactor, from_environment
+from idhub_aws_plugin import permissions
+from idhub_aws_plugin.client import USER_AGENT, AwsClients
+from idhub_aws_plugin.connector import AwsIamConnector
+from idhub_aws_plugin.scope import Scope
+from idhub_aws_plugin.settings import load_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+ROLE = "arn:aws:iam::123456789012:role/idhub-connector"
+
+
+# --- the shipped policy ---------------------------------------------------------------------
+
+
+def test_the_shipped_policy_grants_no_wildcard_action() -> None:
+    actions = permissions.required_actions()
+    assert "iam:CreateUser" in actions
+    assert not [action for action in actions if "*" in action]
+
+
+def test_only_account_level_reads_use_every_resource() -> None:
+    for statement in permissions.shipped_policy()["Statement"]:
+        if statement["Resource"] == "*":
+            assert all(
+                action.split(":")[1].startswith(("Get", "List", "Simulate"))
+                for action in statement["Action"]
+            ), statement["Sid"]
+
+
+def test_the_policy_is_narrowed_to_the_path_account_and_role() -> None:
+    settings = load_settings({"user_path": "/idhub/", "assume_role": {"role_arn": ROLE}})
+    rendered = permissions.render_policy(settings, account="123456789012")
+    by_sid = {statement["Sid"]: statement for statement in rendered["Statement"]}
+    assert by_sid["ManageUsersUnderThePath"]["Resource"] == "arn:aws:iam::123456789012:user/idhub/*"
+    assert by_sid["CheckTheConnectorsOwnPermissions"]["Resource"] == ROLE
+    assert permissions.shipped_policy()["Statement"][1]["Resource"] == "arn:aws:iam::*:user/*"
+
+
+# --- grantable policies -----------------------------------------------------------------------
+
+
+def test_administrator_access_is_denied_by_default_and_can_be_allowed() -> None:
+    with pytest.raises(Refused, match=r"grantable_policies\.deny"):
+        Scope(load_settings({})).check_policy(ADMIN)
+    Scope(load_settings({"grantable_policies": {"deny": []}})).check_policy(ADMIN)
+
+
+def test_an_allow_list_limits_what_may_be_granted() -> None:
+    scope = Scope(
+        load_settings({"grantable_policies": {"allow": ["arn:aws:iam::*:policy/team/*"]}})
+    )
+    scope.check_policy("arn:aws:iam::123456789012:policy/team/reports")
+    with pytest.raises(Refused, match=r"no grantable_policies\.allow pattern"):
+        scope.check_policy(READ_ONLY)
+
+
+def test_a_group_carrying_a_denied_policy_is_refused() -> None:
+    with pytest.raises(Refused, match="carried by group admins"):
+        Scope(load_settings({})).check_group("admins", [READ_ONLY, ADMIN])
+
+
+def test_granting_administrator_access_changes_nothing(
+    connector: AwsIamConnector, aws: EmbeddedAWS, iam: IAMClient
+) -> None:
+    group(iam, "admins", ADMIN)
+    connector.create(CreateRequest("amy@example.com"))
+    for entitlement in (f"policy:{ADMIN}", "group:admins"):
+        with pytest.raises(Refused, match="AdministratorAccess"):
+            connector.grant(AccessRequest("amy@example.com", entitlement))
+    with pytest.raises(Refused):
+        connector.create(CreateRequest("ben@example.com", grants=("group:admins",)))
+    assert not {"AttachUserPolicy", "AddUserToGroup"} & set(aws.calls())
+    assert user_names(iam) == {"amy@example.com"}
+
+
+# --- protected accounts and path scope --------------------------------------------------------
+
+
+PROTECTING = {
+    "user_path": "/idhub/",
+    "protected": {"users": ["breakglass"], "paths": ["/idhub/admins/"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "tags", "fragment"),
+    [
+        ("BreakGlass", "/idhub/", {}, r"protected\.users"),
+        ("ops", "/idhub/admins/", {}, "protected path /idhub/admins/"),
+        ("svc", "/idhub/", {"IDHUB:Protected": "yes"}, "tagged idhub:protected"),
+        ("eve", "/other/", {}, "outside the connector's path /idhub/"),
+    ],
+)
+def test_protected_and_out_of_scope_users_are_refused(
+    name: str, path: str, tags: dict[str, str], fragment: str
+) -> None:
+    scope = Scope(load_settings(PROTECTING))
+    scope.check_user("fine", "/idhub/people/", {"Team": "x"})
+    with pytest.raises(Refused, match=fragment):
+        scope.check_user(name, path, tags)
+
+
+# --- connection -------------------------------------------------------------------------------
+
+
+def test_assume_role_settings_are_validated() -> None:
+    with pytest.raises(ConfigurationError, match=r"@ \$\.assume_role\.role_arn"):
+        load_settings({"assume_role": {"role_arn": "idhub-connector"}})
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"assume_role": {"role_arn": ROLE, "external_id": "bad id with spaces"}})
+    assert "bad id with spaces" not in str(caught.value)
+
+
+def test_the_connector_runs_as_the_assumed_role_and_refreshes_it(
+    aws_env: EmbeddedAWS, iam: IAMClient
+) -> None:
+    iam.create_role(RoleName="idhub-connector", AssumeRolePolicyDocument=document("sts:AssumeRole"))
+    connector = AwsIamConnector.open(
+        {"assume_role": {"role_arn": ROLE, "external_id": "tenant-42", "duration_seconds": 3600}}
+    )
+    status = connector.test()
+    assert status.identity == (
+        "arn:aws:sts::123456789012:assumed-role/idhub-connector/idhub-aws-iam"
+    )
+    assert aws_env.calls("sts").count("AssumeRole") == 1
+
+    credentials = connector._clients.iam._request_signer._credentials  # type: ignore[attr-defined]
+    assert isinstance(credentials, DeferredRefreshableCredentials)
+    # as if the hour had passed: the credentials expire and the fetcher's cached STS answer too
+    credentials._expiry_time = datetime.datetime.now(datetime.UTC)  # type: ignore[attr-defined]
+    credentials._refresh_using.__self__._cache.clear()  # type: ignore[attr-defined]
+    list(connector.fetch(FetchKind.GROUPS))
+    assert aws_env.calls("sts").count("AssumeRole") == 2
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def test_the_redactor_masks_every_known_secret() -> None:
+    redact = from_environment(
+        {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG", "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2Vj"}
+    )
+    redact.add_settings(
+        {"aws-iam": {"assume_role": {"external_id": "tenant-4242"}}, "x": "visible"}
+    )
+    text = "key wJalrXUtnFEMI/K7MDENG token IQoJb3JpZ2luX2Vj id tenant-4242 visible"
+    assert redact(text) == f"key {MASK} token {MASK} id {MASK} visible"
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    assert Redactor(["abc"])("abc") == "abc"
+
+
+def test_streams_and_logs_are_redacted() -> None:
+    redact = Redactor(["s3cr3t-value"])
+    buffer = io.StringIO()
+    RedactingStream(buffer, redact).write("leaked s3cr3t-value?\n")
+    assert buffer.getvalue() == f"leaked {MASK}?\n"
+
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "failed with %s", ("s3cr3t-value",), None
+    )
+    try:
+        raise RuntimeError("boom s3cr3t-value")
+    except RuntimeError:
+        record.exc_info = sys.exc_info()
+    RedactingFilter(redact).filter(record)
+    assert "s3cr3t-value" not in logging.Formatter().format(record)
+    assert json.dumps(record.msg) == json.dumps(f"failed with {MASK}")
+
+
+# --- the policy, proven against what the connector sends --------------------------------------
+
+
+def test_the_session_records_the_connectors_actions_and_only_those(
+    connector: AwsIamConnector, iam: IAMClient
+) -> None:
+    iam.create_role(RoleName="not-the-connector", AssumeRolePolicyDocument=document())
+    connector.create(CreateRequest("cal@example.com"))
+    assert {"iam:CreateUser", "iam:GetUser"} <= CONNECTOR_ACTIONS.seen
+    assert "iam:CreateRole" not in CONNECTOR_ACTIONS.seen  # the test's own call
+
+
+def test_an_action_outside_the_policy_would_fail_the_session() -> None:
+    log = ActionLog()
+    log(Call("iam", "CreateRole", None, f"Boto3/1 {USER_AGENT}"))
+    log(Call("iam", "CreateUser", None, f"Boto3/1 {USER_AGENT}"))
+    log(Call("iam", "DeleteRole", None, "Boto3/1 someone-else"))
+    assert log.not_allowed() == ["iam:CreateRole"]
+
+
+def _connector_as(aws: EmbeddedAWS, iam: IAMClient, policy_document: str) -> AwsIamConnector:
+    """The connector running as its own IAM user, whose only permissions are the document."""
+    iam.create_user(UserName="idhub-connector")
+    iam.put_user_policy(
+        UserName="idhub-connector", PolicyName="connector", PolicyDocument=policy_document
+    )
+    key = iam.create_access_key(UserName="idhub-connector")["AccessKey"]
+    settings = load_settings({"endpoint_url": aws.endpoint_url, "region": "us-east-1"})
+    session = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+    return AwsIamConnector(settings, AwsClients(settings, session=session))
+
+
+def test_the_connection_check_confirms_the_shipped_policy(aws: EmbeddedAWS, iam: IAMClient) -> None:
+    connector = _connector_as(aws, iam, json.dumps(permissions.shipped_policy()))
+    status = connector.test()
+    assert status.identity == "arn:aws:iam::123456789012:user/idhub-connector"
+    assert (status.ok, status.permissions_checked, status.missing_permissions) == (True, True, ())
+    assert "every permission of iam-policy.json is granted" in status.message
+
+
+def test_the_connection_check_names_missing_permissions_and_changes_nothing(
+    aws: EmbeddedAWS, iam: IAMClient
+) -> None:
+    policy_document = permissions.shipped_policy()
+    trimmed = json.loads(json.dumps(policy_document))
+    trimmed["Statement"][1]["Action"].remove("iam:DeleteUser")
+    connector = _connector_as(aws, iam, json.dumps(trimmed))
+    aws.clear_calls()
+    status = connector.test()
+    assert (status.ok, status.missing_permissions) == (False, ("iam:DeleteUser",))
+    assert set(aws.calls()) <= {"GetAccountSummary", "SimulatePrincipalPolicy"}
+
+
+OPERATIONS: dict[str, Callable[[AwsIamConnector, str], object]] = {
+    "modify": lambda c, email: c.modify(ModifyRequest(email, first_name="X")),
+    "delete": lambda c, email: c.delete(DeleteRequest(email)),
+    "grant": lambda c, email: c.grant(AccessRequest(email, "group:developers")),
+    "revoke": lambda c, email: c.revoke(AccessRequest(email, "group:developers")),
+}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_protected_and_out_of_path_accounts_are_never_changed(
+    aws_env: EmbeddedAWS, iam: IAMClient, operation: str
+) -> None:
+    group(iam, "developers")
+    iam.create_user(UserName="breakglass@example.com", Path="/idhub/")
+    iam.create_user(
+        UserName="svc@example.com", Path="/idhub/", Tags=[{"Key": "idhub:protected", "Value": ""}]
+    )
+    iam.create_user(UserName="outside@example.com", Path="/legacy/")
+    for name in ("breakglass@example.com", "svc@example.com", "outside@example.com"):
+        iam.add_user_to_group(GroupName="developers", UserName=name)
+    connector = AwsIamConnector.open(
+        {"user_path": "/idhub/", "protected": {"users": ["BreakGlass@example.com"]}}
+    )
+    aws_env.clear_calls()
+    for email, reason in (
+        ("breakglass@example.com", "protected"),
+        ("svc@example.com", "tagged idhub:protected"),
+        ("outside@example.com", "outside the connector's path /idhub/"),
+    ):
+        with pytest.raises(Refused, match=reason):
+            OPERATIONS[operation](connector, email)
+    writes = {"TagUser", "UntagUser", "DeleteUser", "AddUserToGroup", "RemoveUserFromGroup"}
+    assert not writes & set(aws_env.calls())
+    assert len(user_names(iam)) == 3
+
+
+def test_users_are_created_under_the_path_and_protected_names_are_refused(
+    aws_env: EmbeddedAWS, iam: IAMClient
+) -> None:
+    connector = AwsIamConnector.open(
+        {"user_path": "/idhub/", "protected": {"users": ["root@example.com"]}}
+    )
+    connector.create(CreateRequest("new@example.com"))
+    assert iam.get_user(UserName="new@example.com")["User"]["Path"] == "/idhub/"
+    with pytest.raises(Refused, match="protected"):
+        connector.create(CreateRequest("root@example.com"))
+    assert user_names(iam) == {"new@example.com"}

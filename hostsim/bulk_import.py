@@ -38,9 +38,9 @@ from hostsim.runtime import Runtime
 COLUMNS = ("email", "first_name", "last_name", "display_name", "grants")
 GRANT_SEPARATOR = ";"
 DEFAULT_WORKERS = 8
-#: botocore keeps 10 connections per client by default (``max_pool_connections``); more workers
-#: than that would open and drop a connection for the calls beyond it. Raise both together.
-MAX_WORKERS = 10
+#: The connector's clients keep 32 connections (``max_pool_connections``); more workers than
+#: that would open and drop a connection for the calls beyond it. Raise both together.
+MAX_WORKERS = 32
 
 A = TypeVar("A")
 R = TypeVar("R")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hostsim import bulk_import, config, output
+from hostsim import bulk_import, config, output, redaction
 from hostsim.converter import unstructure
 from hostsim.errors import ConnectorError, PluginError
 from hostsim.model import FetchKind, StepStatus
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true")
     sub = command("schema", "show the account attributes and entitlement kinds on offer")
     sub.add_argument("--json", action="store_true")
+    command("permissions", "print the permission policy the connector needs, for these settings")
 
     sub = command("create", "create an account (a joiner), optionally with initial grants")
     sub.add_argument("email")
@@ -280,9 +282,9 @@ def _show(value: Any, as_json: bool) -> int:
 
 def _runtime(registry: ConnectorRegistry, args: argparse.Namespace) -> Runtime:
     connector_type = registry.choose(args.connector)
-    settings = config.connector_settings(
-        config.read_config(args.config), connector_type.name, {found.name for found in registry}
-    )
+    whole = config.read_config(args.config)
+    args.redact.add_settings(whole)
+    settings = config.connector_settings(whole, connector_type.name, {f.name for f in registry})
     return Runtime(connector_type, settings)
 
 
@@ -303,6 +305,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return _show(runtime.test(), args.json)
     if args.command == "schema":
         return _show(runtime.schema(), args.json)
+    if args.command == "permissions":
+        print(runtime.schema().required_permissions)
+        return 0
     return _operation(runtime, args)
 
 
@@ -318,8 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Only our own loggers: botocore's debug log prints request headers and signatures.
         for name in ("hostsim", "idhub_aws_plugin"):
             logging.getLogger(name).setLevel(logging.DEBUG)
+    args.redact = redaction.from_environment(os.environ)
+    with redaction.redacted_output(args.redact):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Dispatch, turning every failure into one line on stderr and an exit code."""
     try:
-        return dispatch(args)
+        with config.located_errors(args.config):
+            return dispatch(args)
     except ConnectorError as exc:
         if args.debug:
             log.exception("%s failed", args.command)

@@ -67,6 +67,11 @@ class Connector(Protocol):
         """Describe the account attributes and entitlement kinds on offer."""
         ...
 
+    # Optional: ``check_create(request: CreateRequest) -> None`` runs, with reads only, the
+    # checks ``create`` makes before its first change that do not depend on the account itself,
+    # raising the same errors. ``Runtime.check_create`` calls it when present; ``hostsim import``
+    # validates every row with it before any change.
+
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
 

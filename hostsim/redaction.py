@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 MASK = "****"
@@ -95,12 +96,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install(redact: Redactor) -> None:
-    """Route this process's stdout, stderr and logging through ``redact``."""
-    if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout, redact)
-    if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr, redact)
+@contextmanager
+def redacted_output(redact: Redactor) -> Iterator[None]:
+    """Route stdout, stderr and the root logger's handlers through ``redact`` for the body,
+    then restore them (the CLI may run in-process, as the tests do)."""
+    saved = sys.stdout, sys.stderr
     redacting = RedactingFilter(redact)
-    for handler in logging.getLogger().handlers:
+    handlers = list(logging.getLogger().handlers)
+    sys.stdout = RedactingStream(sys.stdout, redact)
+    sys.stderr = RedactingStream(sys.stderr, redact)
+    for handler in handlers:
         handler.addFilter(redacting)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        for handler in handlers:
+            handler.removeFilter(redacting)

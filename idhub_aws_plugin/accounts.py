@@ -199,15 +199,9 @@ class Accounts:
         (an earlier run was interrupted): it completes tags and grants and changes nothing else.
         The grants of a user created here wait for IAM to show it (:class:`FreshUserWait`).
         """
-        email, name = self._checked_identity(request.email)
-        tags, skipped = self._attributes.create_tags(_given_attributes(request, email))
-        grants = [parse_entitlement(text) for text in request.grants]
-        for entitlement in grants:
-            self._entitlements.check_grantable(entitlement)
+        email, name, tags, skipped, grants = self._checked_create(request)
         existing = self.find(name)
-        if existing is None:
-            self._scope.check_user(name, self._settings.user_path, tags)
-        else:
+        if existing is not None:
             self._check_resumable(existing, email, name)
             self._check_scope(existing)
             self._attributes.check_tag_count(existing.tags, tags)
@@ -228,6 +222,21 @@ class Accounts:
             log.record("write attribute", attribute, StepStatus.SKIPPED, "mapping: not on create")
         self._grant_all(log, name, grants, fresh)
         return log.result(AccountRef(user.user_id, user.user_name, email))
+
+    def check_create(self, request: CreateRequest) -> None:
+        """The checks of :meth:`create` that do not depend on the account: reads only."""
+        self._checked_create(request)
+
+    def _checked_create(
+        self, request: CreateRequest
+    ) -> tuple[str, str, dict[str, str], tuple[str, ...], list[Entitlement]]:
+        email, name = self._checked_identity(request.email)
+        tags, skipped = self._attributes.create_tags(_given_attributes(request, email))
+        grants = [parse_entitlement(text) for text in request.grants]
+        self._scope.check_user(name, self._settings.user_path, tags)
+        for entitlement in grants:
+            self._entitlements.check_grantable(entitlement)
+        return email, name, tags, skipped, grants
 
     def _check_resumable(self, existing: IamUser, email: str, name: str) -> None:
         stored = existing.tags.get(self._attributes.email_tag())
@@ -291,7 +300,7 @@ class Accounts:
     def _grant_all(self, log: StepLog, name: str, grants: list[Entitlement], fresh: bool) -> None:
         for entitlement in grants:
             with log.step("grant", str(entitlement)) as outcome:
-                grant = partial(self._entitlements.grant, name, entitlement, outcome)
+                grant = partial(self._entitlements.grant, name, entitlement, outcome, fresh)
                 self._after_create(fresh, name, outcome, grant)
 
     def _after_create(

@@ -34,6 +34,8 @@ def client_config(settings: Settings) -> Config:
     return Config(
         retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
         user_agent_extra=USER_AGENT,
+        # bulk import runs up to 32 workers on one client; each needs its own connection
+        max_pool_connections=32,
         connect_timeout=10,
         read_timeout=60,
     )

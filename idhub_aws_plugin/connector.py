@@ -29,7 +29,7 @@ from hostsim.steps import StepLog
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.accounts import Accounts
 from idhub_aws_plugin.client import AwsClients
-from idhub_aws_plugin.entitlements import Entitlements, parse_entitlement
+from idhub_aws_plugin.entitlements import Entitlements, GrantableCache, parse_entitlement
 from idhub_aws_plugin.errors import aws_errors, translate
 from idhub_aws_plugin.reconcile import Reconciliation
 from idhub_aws_plugin.scope import Scope
@@ -47,6 +47,7 @@ class AwsIamConnector:
     def __init__(self, settings: Settings, clients: AwsClients | None = None) -> None:
         self.settings = settings
         self._clients = clients or AwsClients(settings)
+        self._grantable = GrantableCache()
 
     @classmethod
     def open(cls, raw_settings: Mapping[str, Any]) -> AwsIamConnector:
@@ -55,7 +56,7 @@ class AwsIamConnector:
 
     @property
     def _entitlements(self) -> Entitlements:
-        return Entitlements(self._clients.iam, Scope(self.settings))
+        return Entitlements(self._clients.iam, Scope(self.settings), self._grantable)
 
     @property
     def _accounts(self) -> Accounts:
@@ -64,6 +65,13 @@ class AwsIamConnector:
     def create(self, request: CreateRequest) -> OperationResult:
         with aws_errors():
             return self._accounts.create(request)
+
+    def check_create(self, request: CreateRequest) -> None:
+        """Every check ``create`` makes before its first change that does not depend on the
+        account itself (input rules, attribute mapping, entitlements grantable); reads only.
+        Whether the account exists, and is this person's, ``create`` finds out itself."""
+        with aws_errors():
+            self._accounts.check_create(request)
 
     def modify(self, request: ModifyRequest) -> OperationResult:
         with aws_errors():

@@ -11,6 +11,9 @@ attached to the user directly, even when the group carries the same policy.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from attrs import frozen
@@ -53,16 +56,48 @@ def parse_entitlement(text: str) -> Entitlement:
     return Entitlement("group" if kind == "group" else "policy", key)
 
 
+class GrantableCache:
+    """Entitlements found grantable lately, shared by the operations of one connector: a bulk
+    import of N joiners into the same groups looks each group up once every ``ttl`` seconds,
+    not N times. Only successes are kept. A group deleted meanwhile makes its grant fail
+    (NotFound); a policy attached to a group meanwhile is noticed ``ttl`` seconds late at most,
+    hence a short ``ttl``."""
+
+    def __init__(self, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._until: dict[Entitlement, float] = {}
+
+    def holds(self, entitlement: Entitlement) -> bool:
+        with self._lock:
+            return self._until.get(entitlement, 0.0) > self._clock()
+
+    def add(self, entitlement: Entitlement) -> None:
+        with self._lock:
+            self._until[entitlement] = self._clock() + self._ttl
+
+
 class Entitlements:
     """Grant, revoke and look up entitlements of IAM users."""
 
-    def __init__(self, iam: IAMClient, scope: Scope) -> None:
+    def __init__(
+        self, iam: IAMClient, scope: Scope, grantable: GrantableCache | None = None
+    ) -> None:
         self._iam = iam
         self._scope = scope
+        self._grantable = GrantableCache(ttl=0) if grantable is None else grantable
 
     def check_grantable(self, entitlement: Entitlement) -> None:
         """Reads only: NotFound for a group or policy that does not exist, Refused for a policy
-        the settings do not allow, or a group carrying one."""
+        the settings do not allow, or a group carrying one. Remembered for a while when the
+        connector shares a :class:`GrantableCache`."""
+        if self._grantable.holds(entitlement):
+            return
+        self._check_grantable(entitlement)
+        self._grantable.add(entitlement)
+
+    def _check_grantable(self, entitlement: Entitlement) -> None:
         try:
             if entitlement.kind == "group":
                 self._iam.get_group(GroupName=entitlement.key, MaxItems=1)
@@ -98,8 +133,12 @@ class Entitlements:
             return entitlement.key in self.groups_of(user_name)
         return entitlement.key in self.direct_policies_of(user_name)
 
-    def grant(self, user_name: str, entitlement: Entitlement, outcome: StepOutcome) -> None:
-        if self.holds(user_name, entitlement):
+    def grant(
+        self, user_name: str, entitlement: Entitlement, outcome: StepOutcome, fresh: bool = False
+    ) -> None:
+        """``fresh``: the user was created by this operation and holds nothing yet, so there is
+        nothing to read first (both writes are idempotent in IAM anyway)."""
+        if not fresh and self.holds(user_name, entitlement):
             outcome.unchanged("already held")
         elif entitlement.kind == "group":
             self._iam.add_user_to_group(GroupName=entitlement.key, UserName=user_name)

@@ -308,7 +308,7 @@ def test_an_unreadable_file_or_a_bad_worker_count_exits_2(
 ) -> None:
     assert main(["import", str(tmp_path / "missing.csv")]) == 2
     assert "cannot read" in capsys.readouterr().err
-    for workers in ("0", "11"):  # at most botocore's 10 pooled connections
+    for workers in ("0", "33"):  # at most the connector's 32 pooled connections
         with pytest.raises(SystemExit) as exited:
             main(["import", str(tmp_path / "missing.csv"), "--workers", workers])
         assert exited.value.code == 2

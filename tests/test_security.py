@@ -6,8 +6,10 @@ import datetime
 import io
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -296,3 +298,62 @@ def test_users_are_created_under_the_path_and_protected_names_are_refused(
     with pytest.raises(Refused, match="protected"):
         connector.create(CreateRequest("root@example.com"))
     assert user_names(iam) == {"new@example.com"}
+
+
+# --- secrets, end to end ----------------------------------------------------------------------
+
+HOSTSIM = str(Path(sys.executable).parent / "hostsim")
+ACCESS_KEY = "AKIAIDHUBMARKER00001"
+SECRET_KEY = "idhub-secret-marker-wJalrXUtnFEMIK7MDENG"
+SESSION_TOKEN = "idhub-token-marker-IQoJb3JpZ2luX2VjEJr"
+EXTERNAL_ID = "idhub-external-marker-4242"
+
+
+def test_no_secret_appears_in_anything_the_cli_produces(
+    aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path
+) -> None:
+    iam.create_role(RoleName="idhub-connector", AssumeRolePolicyDocument=document("sts:AssumeRole"))
+    group(iam, "developers")
+    config = tmp_path / "idhub.toml"
+    config.write_text(
+        f'[aws-iam.assume_role]\nrole_arn = "{ROLE}"\nexternal_id = "{EXTERNAL_ID}"\n'
+    )
+    env = {
+        **aws.subprocess_env({"PATH": "/usr/bin:/bin"}),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
+    }
+    # an AWS error echoing the caller's credentials, as some services' errors do
+    aws.fail_next(
+        "AddUserToGroup",
+        code="AccessDenied",
+        status=403,
+        message=f"key {ACCESS_KEY} token {SESSION_TOKEN} external id {EXTERNAL_ID} denied",
+    )
+    produced = []
+    for args in (
+        ["test", "--json"],
+        ["create", "sam@example.com", "--grant", "group:developers", "--json"],
+        ["create", "sam@example.com", "--grant", "group:developers"],
+        ["fetch", "users", "--json"],
+        ["grant", "nobody@example.com", "group:developers"],
+        ["modify", "sam@example.com", "--first-name", "bad;value"],
+        ["schema", "--json"],
+        ["permissions"],
+    ):
+        done = subprocess.run(
+            [HOSTSIM, "--debug", "--config", str(config), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        produced.append(done.stdout + done.stderr)
+    everything = "\n".join(produced)
+    assert "AccessDenied" in everything  # the echoing error was printed, masked
+    assert "assumed-role/idhub-connector" in everything  # the assumed role was used
+    for secret in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, EXTERNAL_ID):
+        assert secret not in everything
+    assert MASK in everything

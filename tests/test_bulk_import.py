@@ -28,7 +28,6 @@ from hostsim.model import (
     StepStatus,
 )
 from hostsim.runtime import Runtime
-from idhub_aws_plugin.connector import AwsIamConnector
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -215,10 +214,6 @@ def test_columns_may_come_in_any_order(
     assert groups_of(iam, "ann@example.com") == {"auditors"}
 
 
-@pytest.mark.skipif(
-    not hasattr(AwsIamConnector, "check_create"),
-    reason="needs the connector's optional check_create (proposed in the bulk-import report)",
-)
 def test_the_connectors_own_rules_refuse_the_file_before_any_change(
     aws_env: EmbeddedAWS,
     iam: IAMClient,

@@ -357,3 +357,26 @@ def test_no_secret_appears_in_anything_the_cli_produces(
     for secret in (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, EXTERNAL_ID):
         assert secret not in everything
     assert MASK in everything
+
+
+def test_the_readme_shows_the_shipped_policy() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == permissions.shipped_policy()
+
+
+def test_the_permissions_command_prints_the_policy_for_the_settings(tmp_path: Path) -> None:
+    config = tmp_path / "idhub.toml"
+    config.write_text('[aws-iam]\nuser_path = "/idhub/"\n')
+    done = subprocess.run(
+        [HOSTSIM, "permissions", "--config", str(config)],
+        env={"PATH": "/usr/bin:/bin", "AWS_CONFIG_FILE": "/dev/null"},  # no credentials needed
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    printed = json.loads(done.stdout)
+    resources = {str(statement["Resource"]) for statement in printed["Statement"]}
+    assert "arn:aws:iam::*:user/idhub/*" in resources
+    assert {a for s in printed["Statement"] for a in s["Action"]} == permissions.required_actions()

@@ -266,7 +266,9 @@ class Accounts:
                 created = self._adopt(name, email)
                 outcome.done("a retry of CreateUser found it created (the first answer was lost)")
             else:
-                created = IamUser(created.user_id, created.user_name, created.arn, dict(tags))
+                created = IamUser(
+                    created.user_id, created.user_name, created.arn, dict(tags), created.path
+                )
                 outcome.done(f"{len(tags)} attribute tags")
         return created
 

@@ -28,6 +28,8 @@ from hostsim.runtime import Runtime
 
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
+#: The config file's table for `serve` (hostsim.scim.CONFIG_TABLE), not a connector's.
+SCIM_TABLE = "scim"
 
 log = logging.getLogger("hostsim")
 
@@ -149,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows provisioned at once (default {bulk_import.DEFAULT_WORKERS})",
     )
     sub.add_argument("--json", action="store_true")
+
+    sub = command("serve", "run the connector application: the SCIM 2.0 API at /scim/v2")
+    sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sub.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks one)")
+    sub.add_argument(
+        "--open",
+        dest="run_open",
+        action="store_true",
+        help="serve without authentication (loopback addresses only; development)",
+    )
 
     sub = command("fetch", "reconciliation read: " + ", ".join(k.value for k in FetchKind))
     sub.add_argument("kind", choices=[k.value for k in FetchKind])
@@ -284,6 +296,7 @@ def _runtime(registry: ConnectorRegistry, args: argparse.Namespace) -> Runtime:
     connector_type = registry.choose(args.connector)
     whole = config.read_config(args.config)
     args.redact.add_settings(whole)
+    whole.pop(SCIM_TABLE, None)  # the SCIM server's own table, read by `serve`
     settings = config.connector_settings(whole, connector_type.name, {f.name for f in registry})
     return Runtime(connector_type, settings)
 
@@ -301,6 +314,13 @@ def dispatch(args: argparse.Namespace) -> int:
         return _fetch(runtime, args)
     if args.command == "import":
         return _import(runtime, args)
+    if args.command == "serve":
+        from hostsim import scim  # the SCIM server (pydantic, werkzeug) loads only to serve
+
+        table = config.read_config(args.config).get(SCIM_TABLE, {})
+        return scim.serve(
+            runtime, os.environ, table, host=args.host, port=args.port, run_open=args.run_open
+        )
     if args.command == "test":
         return _show(runtime.test(), args.json)
     if args.command == "schema":

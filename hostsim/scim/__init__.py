@@ -1,0 +1,60 @@
+"""The connector application's SCIM 2.0 API (RFC 7643/7644) for one connector.
+
+IDHub (or any SCIM client) talks SCIM; the server talks to the connector only through
+:class:`~hostsim.runtime.Runtime`. One concern per module: :mod:`.app` (WSGI app, routing,
+lifecycle endpoints), :mod:`.users` and :mod:`.groups` (the mappings), :mod:`.discovery`,
+:mod:`.auth`, :mod:`.errors`. The protocol's models, validation, filters and PATCH come from
+scim2-models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from hostsim.runtime import Runtime
+from hostsim.scim.app import BASE_PATH, ScimApp, make_wsgi_server
+from hostsim.scim.auth import CONFIG_TABLE, Credentials, check_startup, credentials
+
+__all__ = [
+    "BASE_PATH",
+    "CONFIG_TABLE",
+    "Credentials",
+    "ScimApp",
+    "credentials",
+    "make_wsgi_server",
+    "serve",
+]
+
+log = logging.getLogger("hostsim.scim")
+
+
+def serve(
+    runtime: Runtime,
+    environ: Mapping[str, str],
+    table: Mapping[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    run_open: bool = False,
+) -> int:
+    """Serve until interrupted. Refuses to start without credentials unless ``run_open`` on a
+    loopback address."""
+    found = credentials(environ, table)
+    check_startup(found, host, run_open)
+    server = make_wsgi_server(ScimApp(runtime, found), host, port)
+    auth = ", ".join(found.schemes) or "none (open, loopback only)"
+    print(
+        f"hostsim: serving {runtime.connector_type.name} over SCIM at "
+        f"http://{host}:{server.server_port}{BASE_PATH} (authentication: {auth}); "
+        "Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,120 @@
+"""Groups: the account's IAM groups, read-only except for their members.
+
+``id`` is the IAM ``GroupId``, ``displayName`` the group name, ``members`` the users in it
+(``value`` = the user's native id, ``display`` = their email). Adding or removing members, by
+``PATCH`` or ``PUT``, grants or revokes ``group:NAME`` for each user. Renaming, creating and
+deleting IAM groups is outside what the connector does: the request is refused (400
+``mutability`` for a rename, 501 for POST and DELETE) and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from scim2_models import (
+    Context,
+    Group,
+    GroupMember,
+    InvalidValueException,
+    Meta,
+    MutabilityException,
+    NotFoundException,
+    PatchOp,
+)
+
+from hostsim.model import Account, FetchKind, GroupAccess
+from hostsim.model import Group as IamGroup
+from hostsim.runtime import Runtime
+
+
+class Groups:
+    """The ``/Groups`` resource type of one connector."""
+
+    def __init__(self, runtime: Runtime, base_url: str) -> None:
+        self.runtime = runtime
+        self.base_url = base_url.rstrip("/")
+
+    def _read(self) -> tuple[list[IamGroup], dict[str, list[GroupAccess]]]:
+        groups = [row for row in self.runtime.fetch(FetchKind.GROUPS) if isinstance(row, IamGroup)]
+        members: dict[str, list[GroupAccess]] = {}
+        for row in self.runtime.fetch(FetchKind.GROUP_ACCESS):
+            if isinstance(row, GroupAccess):
+                members.setdefault(row.group, []).append(row)
+        return groups, members
+
+    def to_scim(self, group: IamGroup, members: Iterable[GroupAccess]) -> Group:
+        return Group(
+            id=group.id,
+            display_name=group.name,
+            members=[
+                GroupMember.model_validate(
+                    {
+                        "value": row.user_id,
+                        "display": row.email or row.user_name,
+                        "type": "User",
+                        "$ref": f"{self.base_url}/Users/{row.user_id}",
+                    }
+                )
+                for row in members
+            ]
+            or None,
+            meta=Meta(resource_type="Group", location=f"{self.base_url}/Groups/{group.id}"),
+        )
+
+    def all(self) -> Iterable[Group]:
+        groups, members = self._read()
+        return (self.to_scim(group, members.get(group.name, ())) for group in groups)
+
+    def _find(self, native_id: str) -> tuple[IamGroup, Group]:
+        groups, members = self._read()
+        for group in groups:
+            if group.id == native_id:
+                return group, self.to_scim(group, members.get(group.name, ()))
+        raise NotFoundException(detail=f"no group with id {native_id!r}")
+
+    def get(self, native_id: str) -> Group:
+        return self._find(native_id)[1]
+
+    def replace(self, native_id: str, payload: Mapping[str, Any]) -> Group:
+        wanted = Group.model_validate(payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        return self._apply(native_id, wanted)
+
+    def patch(self, native_id: str, payload: Mapping[str, Any]) -> Group:
+        patch = PatchOp[Group].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        current = self.get(native_id)
+        patched = current.model_copy(deep=True)
+        if not patch.patch(patched):
+            return current
+        return self._apply(native_id, patched)
+
+    def _apply(self, native_id: str, wanted: Group) -> Group:
+        group, current = self._find(native_id)
+        if wanted.display_name is not None and wanted.display_name != group.name:
+            raise MutabilityException(detail="IAM groups cannot be renamed through SCIM")
+        have = {member.value for member in current.members or () if member.value}
+        want = {member.value for member in wanted.members or () if member.value}
+        if have == want:
+            return current
+        emails = {
+            row.id: row.email
+            for row in self.runtime.fetch(FetchKind.USERS)
+            if isinstance(row, Account)
+        }
+        entitlement = f"group:{group.name}"
+        for user_id in sorted(want - have):
+            self.runtime.grant({"email": _email(emails, user_id), "entitlement": entitlement})
+        for user_id in sorted(have - want):
+            self.runtime.revoke({"email": _email(emails, user_id), "entitlement": entitlement})
+        return self.get(native_id)
+
+
+def _email(emails: Mapping[str, str | None], user_id: str) -> str:
+    if user_id not in emails:
+        raise InvalidValueException(detail=f"no user with id {user_id!r}")
+    email = emails[user_id]
+    if not email:
+        raise MutabilityException(
+            detail=f"user {user_id!r} has no email tag: it is not managed by the connector"
+        )
+    return email

@@ -23,6 +23,7 @@ from hostsim.model import (
     DeleteRequest,
     FetchKind,
     FetchRow,
+    GroupRequest,
     ModifyRequest,
     OperationResult,
 )
@@ -65,6 +66,14 @@ class Connector(Protocol):
 
     def schema(self) -> ConnectorSchema:
         """Describe the account attributes and entitlement kinds on offer."""
+        ...
+
+    def create_group(self, request: GroupRequest) -> OperationResult:
+        """Create a group (an entitlement people can then request); existing is unchanged."""
+        ...
+
+    def delete_group(self, request: GroupRequest) -> OperationResult:
+        """Delete a group and what the target requires removed first; absent is a no-op."""
         ...
 
     # Optional: ``check_create(request: CreateRequest) -> None`` runs, with reads only, the

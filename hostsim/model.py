@@ -24,6 +24,7 @@ class Capability(StrEnum):
     FETCH = "fetch"
     TEST = "test"
     SCHEMA = "schema"
+    MANAGE_GROUPS = "manage-groups"
 
 
 class FetchKind(StrEnum):
@@ -87,6 +88,13 @@ class DeleteRequest:
     """A leaver: remove the account and everything that keeps the target from removing it."""
 
     email: str
+
+
+@frozen
+class GroupRequest:
+    """Create or delete one group of the target (``manage-groups``; off unless configured)."""
+
+    name: str
 
 
 @frozen

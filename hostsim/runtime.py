@@ -24,9 +24,15 @@ from hostsim.model import (
     DeleteRequest,
     FetchKind,
     FetchRow,
+    GroupRequest,
     ModifyRequest,
     OperationResult,
 )
+
+#: The connector methods a capability stands for, where they are not named like it.
+METHODS: dict[Capability, tuple[str, ...]] = {
+    Capability.MANAGE_GROUPS: ("create_group", "delete_group"),
+}
 
 
 class Runtime:
@@ -40,7 +46,11 @@ class Runtime:
     def connector(self) -> Connector:
         """Opened on first use, so listing or validating needs no credentials."""
         opened = self.connector_type.open(self._settings)
-        missing = [cap for cap in self.connector_type.capabilities if not hasattr(opened, cap)]
+        missing = [
+            cap.value
+            for cap in self.connector_type.capabilities
+            if not all(hasattr(opened, method) for method in METHODS.get(cap, (cap.value,)))
+        ]
         if missing:
             raise PluginError(
                 f"connector {self.connector_type.name!r} declares {', '.join(sorted(missing))} "
@@ -101,6 +111,14 @@ class Runtime:
             known = ", ".join(k.value for k in FetchKind)
             raise InvalidInput(f"unknown fetch kind {kind!r} (one of: {known})") from None
         return self.connector.fetch(fetch_kind)
+
+    def create_group(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.MANAGE_GROUPS)
+        return self.connector.create_group(structure(payload, GroupRequest, what="group request"))
+
+    def delete_group(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.MANAGE_GROUPS)
+        return self.connector.delete_group(structure(payload, GroupRequest, what="group request"))
 
     def test(self) -> ConnectionStatus:
         self._require(Capability.TEST)

@@ -22,6 +22,7 @@ from hostsim.model import (
     EntitlementKind,
     FetchKind,
     FetchRow,
+    GroupRequest,
     ModifyRequest,
     OperationResult,
 )
@@ -31,6 +32,7 @@ from idhub_aws_plugin.accounts import Accounts
 from idhub_aws_plugin.client import AwsClients
 from idhub_aws_plugin.entitlements import Entitlements, GrantableCache, parse_entitlement
 from idhub_aws_plugin.errors import aws_errors, translate
+from idhub_aws_plugin.groups import GroupManagement
 from idhub_aws_plugin.reconcile import Reconciliation
 from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings, load_settings
@@ -100,6 +102,14 @@ class AwsIamConnector:
                 )
                 change(user.user_name, entitlement, outcome)
             return log.result(AccountRef(user.user_id, user.user_name, email))
+
+    def create_group(self, request: GroupRequest) -> OperationResult:
+        with aws_errors():
+            return GroupManagement(self._clients.iam, self.settings).create(request.name)
+
+    def delete_group(self, request: GroupRequest) -> OperationResult:
+        with aws_errors():
+            return GroupManagement(self._clients.iam, self.settings).delete(request.name)
 
     def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:
         with aws_errors():

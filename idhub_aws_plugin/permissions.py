@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "iam-policy.json"
 SAMPLE_NAME = "idhub-permission-check"
+#: Present in the rendered policy only when ``manage_groups`` is on.
+GROUP_MANAGEMENT_STATEMENT = "ManageGroupsWhenEnabled"
 
 
 @cache
@@ -56,8 +58,13 @@ def allows(action: str) -> bool:
 
 def render_policy(settings: Settings, account: str = "*") -> dict[str, Any]:
     """The document for these settings: users narrowed to ``user_path``, the account filled in
-    when known, and the permission self-check narrowed to the assumed role when there is one."""
+    when known, the permission self-check narrowed to the assumed role when there is one, and
+    the group-management actions only when ``manage_groups`` is on."""
     policy = copy.deepcopy(shipped_policy())
+    if not settings.manage_groups:
+        policy["Statement"] = [
+            s for s in policy["Statement"] if s["Sid"] != GROUP_MANAGEMENT_STATEMENT
+        ]
     for statement in policy["Statement"]:
         resources_ = [
             resource.replace(":iam::*:", f":iam::{account}:").replace(

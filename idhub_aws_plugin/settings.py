@@ -110,6 +110,9 @@ class Settings:
     retry_mode: Literal["standard", "adaptive", "legacy"] = "standard"
     max_attempts: int = 8
     attributes: dict[str, AttributeMapping] = field(factory=dict)
+    #: Whether the connector may create and delete IAM groups (SCIM POST/DELETE /Groups); off
+    #: by default, and the rendered IAM policy carries the group actions only when on.
+    manage_groups: bool = False
     assume_role: AssumeRole | None = None
     protected: Protection = field(factory=Protection)
     grantable_policies: GrantablePolicies = field(factory=GrantablePolicies)

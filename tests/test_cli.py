@@ -50,6 +50,7 @@ def test_plugins_lists_the_connector_found_through_its_entry_point(aws: Embedded
         "fetch",
         "test",
         "schema",
+        "manage-groups",
     }
 
 

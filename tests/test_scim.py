@@ -285,8 +285,9 @@ def test_errors_are_scim_errors_with_status_and_scim_type(
     scim_error(http.get("/Users/nope"), 404)
     scim_error(http.post("/Users", content=b"{not json"), 400, "invalidSyntax")
     developers = ok(http.get("/Groups"))["Resources"][0]["id"]
-    scim_error(http.post("/Groups", json={"displayName": "new"}), 501)
-    scim_error(http.delete(f"/Groups/{developers}"), 501)
+    # the connector creates and deletes groups only when its manage_groups setting is on
+    assert "manage_groups" in scim_error(http.post("/Groups", json={"displayName": "new"}), 403)
+    assert "manage_groups" in scim_error(http.delete(f"/Groups/{developers}"), 403)
     scim_error(
         http.patch(
             f"/Groups/{developers}",
@@ -401,11 +402,12 @@ def test_scim2_tester_passes_discovery_and_users(
     ]
     discovery = [r for r in results if r.resource_type is None]
     assert len(discovery) >= 20
-    # Every Group check starts by creating a group, which the connector does not do (501).
+    # Every Group check starts by creating a group, which the connector refuses unless its
+    # manage_groups setting is on (see the next test).
     assert failed, "the Group checks are expected to fail; update the README if they pass"
     for result in failed:
         assert result.resource_type == "Group", (result.title, result.reason)
-        assert "IAM groups is not supported" in (result.reason or ""), result.reason
+        assert "manage_groups" in (result.reason or ""), result.reason
     assert user_names(iam) == set(), "the checker deletes what it created"
 
 
@@ -465,3 +467,32 @@ def test_hostsim_serve_refuses_to_start_without_credentials(aws: EmbeddedAWS) ->
     )
     assert done.returncode == 2, done
     assert "loopback" in done.stderr
+
+
+def test_groups_are_created_and_deleted_when_enabled(aws_env: EmbeddedAWS, iam: IAMClient) -> None:
+    iam.create_user(UserName="ann@example.com")
+    ann = iam.get_user(UserName="ann@example.com")["User"]["UserId"]
+    reports = policy(iam, "reports-read")
+    for url in running({**SETTINGS, "manage_groups": True}):
+        with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            created = ok(
+                http.post(
+                    "/Groups",
+                    json={
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "analysts",
+                        "members": [{"value": ann}],
+                    },
+                ),
+                201,
+            )
+            assert [m["value"] for m in created["members"]] == [ann]
+            assert [
+                g["GroupName"]
+                for g in iam.list_groups_for_user(UserName="ann@example.com")["Groups"]
+            ] == ["analysts"]
+            scim_error(http.post("/Groups", json={"displayName": "analysts"}), 409, "uniqueness")
+            iam.attach_group_policy(GroupName="analysts", PolicyArn=reports)
+            ok(http.delete(f"/Groups/{created['id']}"), 204)
+            assert iam.list_groups()["Groups"] == []
+            assert iam.list_groups_for_user(UserName="ann@example.com")["Groups"] == []

@@ -379,4 +379,13 @@ def test_the_permissions_command_prints_the_policy_for_the_settings(tmp_path: Pa
     printed = json.loads(done.stdout)
     resources = {str(statement["Resource"]) for statement in printed["Statement"]}
     assert "arn:aws:iam::*:user/idhub/*" in resources
-    assert {a for s in printed["Statement"] for a in s["Action"]} == permissions.required_actions()
+    printed_actions = {a for s in printed["Statement"] for a in s["Action"]}
+    group_management = {"iam:CreateGroup", "iam:DeleteGroup", "iam:DetachGroupPolicy"}
+    # group management is off by default, and so are its actions
+    assert printed_actions == permissions.required_actions() - {
+        *group_management,
+        "iam:DeleteGroupPolicy",
+        "iam:ListGroupPolicies",
+    }
+    enabled = permissions.render_policy(load_settings({"manage_groups": True}))
+    assert group_management <= {a for s in enabled["Statement"] for a in s["Action"]}

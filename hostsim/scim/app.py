@@ -25,7 +25,6 @@ from scim2_models import (
     Context,
     Group,
     NotFoundException,
-    NotImplementedException,
     Resource,
     ResponseParameters,
     SCIMException,
@@ -276,16 +275,14 @@ class ScimApp:
 
     def on_groups(self, request: Request) -> Response:
         if request.method == "POST":
-            raise NotImplementedException(
-                detail="creating IAM groups is not supported: the connector manages accounts "
-                "and their access to existing groups"
-            )
+            return self._resource(self.groups.create(self._payload(request)), 201, location=True)
         return self._list(Query.from_args(request.args), self._search_sources("Groups"))
 
     def on_group(self, request: Request, native_id: str) -> Response:
         groups = self.groups
         if request.method == "DELETE":
-            raise NotImplementedException(detail="deleting IAM groups is not supported")
+            groups.delete(native_id)
+            return Response(status=204)
         if request.method == "PUT":
             return self._resource(groups.replace(native_id, self._payload(request)))
         if request.method == "PATCH":

@@ -117,7 +117,8 @@ def user_schema(base_url: str) -> Schema:
 def group_schema(base_url: str) -> Schema:
     schema = Group.to_schema()
     kept = [
-        attribute.model_copy(update={"mutability": Mutability.read_only})
+        # the IAM group name: given at creation (when the connector manages groups), never renamed
+        attribute.model_copy(update={"mutability": Mutability.immutable})
         if attribute.name == "displayName"
         else attribute
         for attribute in schema.attributes or ()
@@ -126,7 +127,8 @@ def group_schema(base_url: str) -> Schema:
     return schema.model_copy(
         update={
             "attributes": kept,
-            "description": "The account's IAM groups; only members can change",
+            "description": "The account's IAM groups: members change; created and deleted only "
+            "when the connector's manage_groups setting is on",
             "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}"),
         }
     )
@@ -158,7 +160,7 @@ def resource_types(base_url: str, extension: type[Extension] | None) -> list[Res
     group: dict[str, Any] = {
         "id": "Group",
         "name": "Group",
-        "description": "The account's groups (membership only)",
+        "description": "The account's IAM groups (membership; create/delete if enabled)",
         "endpoint": "/Groups",
         "schema": Group.to_schema().id,
         "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},

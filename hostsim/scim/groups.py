@@ -21,6 +21,7 @@ from scim2_models import (
     MutabilityException,
     NotFoundException,
     PatchOp,
+    UniquenessException,
 )
 
 from hostsim.model import Account, FetchKind, GroupAccess
@@ -75,6 +76,24 @@ class Groups:
 
     def get(self, native_id: str) -> Group:
         return self._find(native_id)[1]
+
+    def create(self, payload: Mapping[str, Any]) -> Group:
+        """POST /Groups: create the IAM group (only when the connector's ``manage_groups`` is
+        on; otherwise the connector refuses, 403), then add the members asked for."""
+        wanted = Group.model_validate(payload, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        if not wanted.display_name:
+            raise InvalidValueException(detail="displayName (the IAM group name) is required")
+        result = self.runtime.create_group({"name": wanted.display_name})
+        if not result.changed:
+            raise UniquenessException(detail=f"group {wanted.display_name!r} exists already")
+        groups, _members = self._read()
+        created = next(group for group in groups if group.name == wanted.display_name)
+        return self._apply(created.id, wanted) if wanted.members else self.get(created.id)
+
+    def delete(self, native_id: str) -> None:
+        """DELETE /Groups/{id}: members removed, policies detached, then the group."""
+        group, _current = self._find(native_id)
+        self.runtime.delete_group({"name": group.name})
 
     def replace(self, native_id: str, payload: Mapping[str, Any]) -> Group:
         wanted = Group.model_validate(payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)

@@ -75,19 +75,9 @@ class UserDeletion:
         items = [item for page in pages for item in page[list_key]]
         return [item if id_key is None else item[id_key] for item in items]
 
-    def _remove_each(
-        self, outcome: StepOutcome, ids: list[str], remove: Callable[[str], object]
-    ) -> None:
-        removed = sum(1 for item in ids if _removed(remove, item))
-        if ids:
-            gone = f" ({len(ids) - removed} gone already)" if removed < len(ids) else ""
-            outcome.done(f"{len(ids)} removed{gone}")
-        else:
-            outcome.unchanged("none")
-
     def access_keys(self, outcome: StepOutcome) -> None:
         keys = self._listed("list_access_keys", "AccessKeyMetadata", "AccessKeyId")
-        self._remove_each(
+        remove_each(
             outcome,
             keys,
             lambda key: self._iam.delete_access_key(UserName=self._user, AccessKeyId=key),
@@ -95,7 +85,7 @@ class UserDeletion:
 
     def signing_certificates(self, outcome: StepOutcome) -> None:
         certs = self._listed("list_signing_certificates", "Certificates", "CertificateId")
-        self._remove_each(
+        remove_each(
             outcome,
             certs,
             lambda cert: self._iam.delete_signing_certificate(
@@ -105,7 +95,7 @@ class UserDeletion:
 
     def ssh_public_keys(self, outcome: StepOutcome) -> None:
         keys = self._listed("list_ssh_public_keys", "SSHPublicKeys", "SSHPublicKeyId")
-        self._remove_each(
+        remove_each(
             outcome,
             keys,
             lambda key: self._iam.delete_ssh_public_key(UserName=self._user, SSHPublicKeyId=key),
@@ -115,7 +105,7 @@ class UserDeletion:
         # Not paginated in IAM: a user has at most two per service.
         listed = self._iam.list_service_specific_credentials(UserName=self._user)
         ids = [cred["ServiceSpecificCredentialId"] for cred in listed["ServiceSpecificCredentials"]]
-        self._remove_each(
+        remove_each(
             outcome,
             ids,
             lambda cred: self._iam.delete_service_specific_credential(
@@ -136,11 +126,11 @@ class UserDeletion:
                 self._iam.delete_virtual_mfa_device(SerialNumber=serial)
 
         serials = self._listed("list_mfa_devices", "MFADevices", "SerialNumber")
-        self._remove_each(outcome, serials, remove)
+        remove_each(outcome, serials, remove)
 
     def inline_policies(self, outcome: StepOutcome) -> None:
         names = self._listed("list_user_policies", "PolicyNames", None)
-        self._remove_each(
+        remove_each(
             outcome,
             names,
             lambda name: self._iam.delete_user_policy(UserName=self._user, PolicyName=name),
@@ -148,7 +138,7 @@ class UserDeletion:
 
     def attached_policies(self, outcome: StepOutcome) -> None:
         arns = self._listed("list_attached_user_policies", "AttachedPolicies", "PolicyArn")
-        self._remove_each(
+        remove_each(
             outcome,
             arns,
             lambda arn: self._iam.detach_user_policy(UserName=self._user, PolicyArn=arn),
@@ -156,7 +146,7 @@ class UserDeletion:
 
     def group_memberships(self, outcome: StepOutcome) -> None:
         groups = self._listed("list_groups_for_user", "Groups", "GroupName")
-        self._remove_each(
+        remove_each(
             outcome,
             groups,
             lambda group: self._iam.remove_user_from_group(GroupName=group, UserName=self._user),
@@ -176,6 +166,17 @@ class UserDeletion:
                 ) from exc
             raise
         outcome.done()
+
+
+def remove_each(outcome: StepOutcome, ids: list[str], remove: Callable[[str], object]) -> None:
+    """Remove every listed item and say how many; an item IAM no longer has (a retry that met
+    its own lost first attempt, or someone else's removal) counts as gone already."""
+    removed = sum(1 for item in ids if _removed(remove, item))
+    if ids:
+        gone = f" ({len(ids) - removed} gone already)" if removed < len(ids) else ""
+        outcome.done(f"{len(ids)} removed{gone}")
+    else:
+        outcome.unchanged("none")
 
 
 def _removed(remove: Callable[[str], object], item: str) -> bool:

@@ -56,6 +56,14 @@ def parse_entitlement(text: str) -> Entitlement:
     return Entitlement("group" if kind == "group" else "policy", key)
 
 
+def attached_group_policies(iam: IAMClient, group: str) -> list[str]:
+    """ARNs of the managed policies a group carries (all pages)."""
+    pages = iam.get_paginator("list_attached_group_policies").paginate(
+        GroupName=group, PaginationConfig=PAGE
+    )
+    return [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
+
+
 class GrantableCache:
     """Entitlements found grantable lately, shared by the operations of one connector: a bulk
     import of N joiners into the same groups looks each group up once every ``ttl`` seconds,
@@ -101,7 +109,8 @@ class Entitlements:
         try:
             if entitlement.kind == "group":
                 self._iam.get_group(GroupName=entitlement.key, MaxItems=1)
-                self._scope.check_group(entitlement.key, self._group_policies(entitlement.key))
+                policies = attached_group_policies(self._iam, entitlement.key)
+                self._scope.check_group(entitlement.key, policies)
             else:
                 self._iam.get_policy(PolicyArn=entitlement.key)
                 self._scope.check_policy(entitlement.key)
@@ -109,12 +118,6 @@ class Entitlements:
             if is_code(exc, "NoSuchEntity"):
                 raise NotFound(f"{entitlement.kind} {entitlement.key!r} does not exist") from exc
             raise
-
-    def _group_policies(self, group: str) -> list[str]:
-        pages = self._iam.get_paginator("list_attached_group_policies").paginate(
-            GroupName=group, PaginationConfig=PAGE
-        )
-        return [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
 
     def groups_of(self, user_name: str) -> set[str]:
         pages = self._iam.get_paginator("list_groups_for_user").paginate(

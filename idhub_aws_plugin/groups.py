@@ -8,6 +8,7 @@ user cascade, so a re-run after a failure finishes.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from hostsim.errors import Refused
@@ -15,6 +16,8 @@ from hostsim.model import OperationResult, StepStatus
 from hostsim.steps import StepLog
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.client import PAGE
+from idhub_aws_plugin.deletion import remove_each
+from idhub_aws_plugin.entitlements import attached_group_policies
 from idhub_aws_plugin.errors import is_code, translate
 from idhub_aws_plugin.settings import Settings
 
@@ -67,20 +70,17 @@ class GroupManagement:
         if not self._exists(name):
             log.record("delete group", name, StepStatus.UNCHANGED, "no such group")
             return log.result(None)
-        for action in ("remove members", "detach policies", "delete inline policies"):
-            log.plan(action, name)
-        log.plan("delete group", name)
         cascade = (
             ("remove members", self._members, self._remove_member),
-            ("detach policies", self._attached, self._detach),
+            ("detach policies", partial(attached_group_policies, self._iam), self._detach),
             ("delete inline policies", self._inline, self._delete_inline),
         )
+        for action, _listed, _remove in cascade:
+            log.plan(action, name)
+        log.plan("delete group", name)
         for action, listed, remove in cascade:
             with log.step(action, name) as outcome:
-                items = listed(name)
-                for item in items:
-                    remove(name, item)
-                outcome.done(f"{len(items)} removed") if items else outcome.unchanged("none")
+                remove_each(outcome, listed(name), partial(remove, name))
         with log.step("delete group", name):
             self._iam.delete_group(GroupName=name)
         return log.result(None)
@@ -91,12 +91,6 @@ class GroupManagement:
 
     def _remove_member(self, name: str, user: str) -> None:
         self._iam.remove_user_from_group(GroupName=name, UserName=user)
-
-    def _attached(self, name: str) -> list[str]:
-        pages = self._iam.get_paginator("list_attached_group_policies").paginate(
-            GroupName=name, PaginationConfig=PAGE
-        )
-        return [policy["PolicyArn"] for page in pages for policy in page["AttachedPolicies"]]
 
     def _detach(self, name: str, arn: str) -> None:
         self._iam.detach_group_policy(GroupName=name, PolicyArn=arn)

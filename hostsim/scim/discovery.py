@@ -146,23 +146,27 @@ def schemas(base_url: str, extension: type[Extension] | None) -> list[Schema]:
     return found
 
 
-def resource_types(base_url: str, extension: type[Extension] | None) -> list[ResourceType]:
-    user: dict[str, Any] = {
-        "id": "User",
-        "name": "User",
-        "description": "User accounts of the connector",
-        "endpoint": "/Users",
-        "schema": User.to_schema().id,
-        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
+def _resource_type(
+    name: str, description: str, schema: str | None, base_url: str
+) -> dict[str, Any]:
+    return {
+        "id": name,
+        "name": name,
+        "description": description,
+        "endpoint": f"/{name}s",
+        "schema": schema,
+        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{name}"},
     }
+
+
+def resource_types(base_url: str, extension: type[Extension] | None) -> list[ResourceType]:
+    user = _resource_type("User", "User accounts of the connector", User.to_schema().id, base_url)
     if extension is not None:
         user["schemaExtensions"] = [{"schema": extension.to_schema().id, "required": False}]
-    group: dict[str, Any] = {
-        "id": "Group",
-        "name": "Group",
-        "description": "The account's IAM groups (membership; create/delete if enabled)",
-        "endpoint": "/Groups",
-        "schema": Group.to_schema().id,
-        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/Group"},
-    }
+    group = _resource_type(
+        "Group",
+        "The account's IAM groups (membership; create/delete if enabled)",
+        Group.to_schema().id,
+        base_url,
+    )
     return [ResourceType.model_validate(user), ResourceType.model_validate(group)]

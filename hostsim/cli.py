@@ -19,6 +19,7 @@ from typing import Any
 
 from hostsim import bulk_import, config, output, redaction
 from hostsim.converter import unstructure
+from hostsim.core import commands as core_commands
 from hostsim.errors import ConnectorError, PluginError
 from hostsim.model import FetchKind, StepStatus
 from hostsim.plugins import get_plugin_manager, load_connectors
@@ -64,6 +65,7 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     common.add_argument(
         "--config", type=Path, default=default, help="TOML file of connector settings"
     )
+    core_commands.core_options(common, suppress)
     common.add_argument(
         "--debug",
         action="store_true",
@@ -161,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve without authentication (loopback addresses only; development)",
     )
+
+    core_commands.add_commands(command, common, _key_value)
 
     sub = command("fetch", "reconciliation read: " + ", ".join(k.value for k in FetchKind))
     sub.add_argument("kind", choices=[k.value for k in FetchKind])
@@ -297,6 +301,7 @@ def _runtime(registry: ConnectorRegistry, args: argparse.Namespace) -> Runtime:
     whole = config.read_config(args.config)
     args.redact.add_settings(whole)
     whole.pop(SCIM_TABLE, None)  # the SCIM server's own table, read by `serve`
+    whole.pop(core_commands.CONFIG_TABLE, None)  # IDHub's side, read by its commands
     settings = config.connector_settings(whole, connector_type.name, {f.name for f in registry})
     return Runtime(connector_type, settings)
 
@@ -310,6 +315,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "plugins":
         return _plugins(registry, args)
     runtime = _runtime(registry, args)
+    if args.command in core_commands.CORE_COMMANDS:
+        table = config.read_config(args.config).get(core_commands.CONFIG_TABLE, {})
+        return core_commands.run(
+            args, runtime.connector_type.name, lambda: runtime, table, args.redact
+        )
     if args.command == "fetch":
         return _fetch(runtime, args)
     if args.command == "import":

@@ -9,6 +9,7 @@ for) whose message names each field by its path, as cattrs' ``transform_error`` 
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, TypeVar, get_args
 
 import cattrs
@@ -20,10 +21,13 @@ T = TypeVar("T")
 
 
 def _strict_scalar(kind: type[Any]) -> Any:
-    def structure(value: Any, _type: Any) -> Any:
+    def structure(value: Any, type_: Any) -> Any:
         # bool is an int in Python; an int field must not accept True.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+        # A StrEnum is a str, so its fields come here: a member by value, or ValueError.
+        if isinstance(type_, type) and issubclass(type_, Enum):
+            return type_(value)
         return value
 
     return structure

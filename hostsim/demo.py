@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
@@ -205,6 +207,82 @@ def _lifecycle(say: Narrator, arns: dict[str, str]) -> None:
     say.fetch("Reconcile: no accounts left", FetchKind.USERS)
 
 
+def _idhub(out: TextIO, state: Path, connector: str) -> None:
+    """IDHub's side on the same account: people, the catalog, a request through two approvals
+    into AWS, a direct grant that survives the group's revocation, and a reconciliation that
+    catches and undoes an administrator's change made behind IDHub's back. Each step is the
+    real CLI (``hostsim.cli.main``) on one state file, so the output is exactly the CLI's."""
+    from hostsim import cli  # the CLI imports this module lazily
+
+    number = 0
+
+    def hostsim(title: str, *args: str, actor: str = "admin@example.com") -> None:
+        nonlocal number
+        number += 1
+        shown = " ".join(f"'{a}'" if " " in a else a for a in args)
+        out.write(f"\n=== IDHub {number}. {title}\n$ hostsim {shown} --as {actor}\n")
+        out.flush()
+        line = [*args, "--state", str(state), "--as", actor, "--connector", connector]
+        with redirect_stdout(out):
+            code = cli.main(line)
+        if code:
+            out.write(f"(exit {code})\n")
+
+    grace, owen, dave = "grace@example.com", "owen@example.com", "dave@example.com"
+    hostsim("People: a manager", "identity", "add", grace)
+    hostsim("...and the owner of the developers group", "identity", "add", owen)
+    hostsim(
+        "A joiner with a manager (no AWS account yet)",
+        *("identity", "add", dave, "--first-name", "Dave", "--last-name", "Bowman"),
+        *("--display-name", "Dave Bowman", "--manager", grace),
+    )
+    hostsim("The catalog: every group and policy the connector fetches", "catalog", "sync")
+    hostsim(
+        "developers needs the manager, then the owner",
+        *("catalog", "set", "group:developers", "--owner", owen, "--approval", "manager,owner"),
+    )
+    hostsim("The catalog, with what each group carries", "catalog", "list")
+    hostsim(
+        "Dave asks for developers",
+        *("request", "submit", "group:developers", "--justification", "joins the data team"),
+        actor=dave,
+    )
+    hostsim("His manager approves: now the owner's turn", "request", "approve", "1", actor=grace)
+    hostsim(
+        "The owner approves: fulfilment creates the account and grants the group",
+        *("request", "approve", "1"),
+        actor=owen,
+    )
+    hostsim(
+        "Dave also asks for reports-read directly (developers carries it too)",
+        *("request", "submit", "policy:reports-read", "--justification", "monthly reports"),
+        actor=dave,
+    )
+    hostsim("The default chain: the manager alone", "request", "approve", "2", actor=grace)
+    hostsim("Why Dave holds each policy", "access", dave)
+    out.write(
+        "\n(An administrator adds Dave to auditors by hand, and edits his display name,\n"
+        " behind IDHub's back.)\n"
+    )
+    iam = boto3.client("iam")
+    iam.add_user_to_group(GroupName="auditors", UserName=dave)
+    iam.tag_user(UserName=dave, Tags=[{"Key": "DisplayName", "Value": "D. B."}])
+    hostsim("Reconciliation catches both (report only)", "reconcile")
+    hostsim(
+        "Remediate: revoke what IDHub never granted, restore the attribute",
+        *("reconcile", "--remediate", "revoke,attributes"),
+    )
+    hostsim(
+        "Dave leaves the team: revoke developers (revocations need no approval)",
+        *("request", "submit", "group:developers", "--revoke", "--for", dave),
+        *("--justification", "moved to finance"),
+        actor=grace,
+    )
+    hostsim("The directly requested policy survives", "access", dave)
+    hostsim("Reconciliation agrees with AWS now", "reconcile")
+    hostsim("The audit trail of request 1", "audit", "--request", "1")
+
+
 def run_demo(out: TextIO, connector: str | None = None) -> int:
     """Run the narrated lifecycle; returns the process exit code."""
     registry = load_connectors(get_plugin_manager())
@@ -219,5 +297,11 @@ def run_demo(out: TextIO, connector: str | None = None) -> int:
         )
         runtime = Runtime(connector_type, {"endpoint_url": aws.endpoint_url})
         _lifecycle(Narrator(runtime, out), arns)
+        out.write(
+            "\n\nPart two: IDHub's side (identities, catalog, requests and approvals, "
+            "reconciliation, audit), its state in a temporary SQLite file.\n"
+        )
+        with tempfile.TemporaryDirectory(prefix="hostsim-demo-") as scratch:
+            _idhub(out, Path(scratch) / "state.sqlite3", connector_type.name)
         out.write(f"\nDone: {len(aws.calls())} IAM calls reached the embedded AWS.\n")
     return 0

@@ -75,11 +75,16 @@ def steps_table(steps: Sequence[Step]) -> str:
     )
 
 
+def result_data(result: OperationResult) -> dict[str, Any]:
+    """A result as JSON-able data, with its ``changed`` verdict."""
+    data: dict[str, Any] = unstructure(result)
+    data["changed"] = result.changed
+    return data
+
+
 def write_result(result: OperationResult, out: TextIO, as_json: bool) -> None:
     if as_json:
-        data = unstructure(result)
-        data["changed"] = result.changed
-        out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        out.write(json.dumps(result_data(result), indent=2, sort_keys=True) + "\n")
         return
     account = result.account
     who = f" {account.name} (id {account.id})" if account else ""

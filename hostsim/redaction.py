@@ -51,6 +51,17 @@ class Redactor:
                 text = text.replace(secret, MASK)
         return text
 
+    def data(self, value: Any) -> Any:
+        """Plain JSON-able data with every string, keys included, masked. Masking the data
+        rather than its JSON text also catches a secret JSON would escape (quotes, ``\\``)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {self(str(key)): self.data(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(item) for item in value]
+        return value
+
     def add_settings(self, settings: Mapping[str, Any]) -> None:
         """Every string under a key that names a secret, at any depth of the config."""
         for key, value in settings.items():

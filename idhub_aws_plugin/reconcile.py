@@ -16,6 +16,7 @@ from hostsim.model import Account, FetchKind, FetchRow, Group, GroupAccess, Poli
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.client import PAGE
+from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import PolicySelection, Settings
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Reconciliation:
         self._iam = iam
         self._settings = settings
         self._attributes = AttributeMap(settings)
+        self._scope = Scope(settings)
 
     def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:
         readers: dict[FetchKind, Callable[[], Iterator[FetchRow]]] = {
@@ -79,8 +81,15 @@ class Reconciliation:
             ),
         )
 
-    def users(self) -> Iterator[Account]:
+    def _users_in_scope(self) -> Iterator[Mapping[str, Any]]:
+        """The users under the connector's ``user_path`` (its scope); with the default ``/``,
+        every user. IAM's bulk read has no path filter, so the filter is ours."""
         for user in self._details("User"):
+            if self._scope.covers(user.get("Path", "/")):
+                yield user
+
+    def users(self) -> Iterator[Account]:
+        for user in self._users_in_scope():
             yield self._account(user)
 
     def groups(self) -> Iterator[Group]:
@@ -128,7 +137,7 @@ class Reconciliation:
         """Direct attachments, then each group's policies, per user. Groups are read first (an
         account has far fewer groups than users) so users can stream afterwards."""
         group_policies = {group.name: group.policies for group in self.groups()}
-        for user in self._details("User"):
+        for user in self._users_in_scope():
             account = self._account(user)
             for policy in user.get("AttachedManagedPolicies", []):
                 yield PolicyAccess(

@@ -23,9 +23,14 @@ class Scope:
         self._protected = settings.protected
         self._policies = settings.grantable_policies
 
+    def covers(self, path: str) -> bool:
+        """Whether a user at ``path`` is the connector's: reconciliation reads only those, so
+        a break-glass user outside the path is neither an orphan nor anything to remediate."""
+        return path.startswith(self._path)
+
     def check_user(self, name: str, path: str, tags: Mapping[str, str]) -> None:
         """Refuse to change a user outside the connector's path or protected by the settings."""
-        if not path.startswith(self._path):
+        if not self.covers(path):
             raise Refused(
                 f"IAM user {name!r} is outside the connector's path {self._path} "
                 f"(its path is {path}); the connector changes nothing outside it"

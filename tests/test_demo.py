@@ -36,3 +36,18 @@ def test_demo_walks_the_lifecycle_without_credentials(tmp_path: Path) -> None:
     # the directly granted policy survives the group revocation
     after_revoke = out.split("Revoke the group")[1].split("Revoke the direct policy")[0]
     assert "group:developers" not in after_revoke.split("$ hostsim fetch policy-access")[1]
+    # part two: IDHub's side — a request through two approvals into AWS, then reconciliation
+    idhub = out.split("Part two")[1]
+    assert "waiting for manager approval (grace@example.com)" in idhub
+    assert "waiting for owner approval (owen@example.com)" in idhub
+    assert "request 1: grant group:developers for dave@example.com: complete" in idhub
+    assert re.search(r"done +create user +dave@example\.com", idhub)
+    caught = idhub.split("Reconciliation catches both")[1].split("Remediate")[0]
+    assert re.search(r"granted-out-of-band +group:auditors .* report", caught)
+    assert re.search(r"attribute-drift +display_name +Dave Bowman +D\. B\.", caught)
+    fixed = idhub.split("Remediate")[1].split("Dave leaves the team")[0]
+    assert re.search(r"group:auditors .* revoke +done", fixed)
+    survives = idhub.split("The directly requested policy survives")[1].split("===")[0]
+    assert re.search(r"policy:reports-read +direct +2", survives)
+    assert "group:developers" not in survives
+    assert "reconciliation run 3: complete (no drift)" in idhub

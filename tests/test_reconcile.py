@@ -94,6 +94,29 @@ def test_policy_scope_is_configurable(aws_env: EmbeddedAWS, iam: IAMClient) -> N
     assert {row.scope for row in rows} == {"aws"}
 
 
+def test_the_user_reads_stay_inside_the_connectors_path(
+    aws_env: EmbeddedAWS, iam: IAMClient
+) -> None:
+    """With ``user_path`` set, a user elsewhere (a break-glass admin at ``/``) is outside the
+    connector's scope: not read, so reconciliation never calls it an orphan."""
+    reports = policy(iam, "reports-read")
+    group(iam, "developers", reports)
+    scoped = AwsIamConnector.open({"user_path": "/idhub/"})
+    scoped.create(CreateRequest("in@example.com", grants=("group:developers",)))
+    iam.create_user(UserName="break-glass", Path="/")
+    iam.add_user_to_group(GroupName="developers", UserName="break-glass")
+    iam.attach_user_policy(UserName="break-glass", PolicyArn=reports)
+
+    for kind in (FetchKind.USERS, FetchKind.GROUP_ACCESS, FetchKind.POLICY_ACCESS):
+        names = {getattr(row, "user_name", None) for row in scoped.fetch(kind)}
+        assert names == {"in@example.com"}, kind
+    everyone = AwsIamConnector.open({})
+    assert {row.user_name for row in everyone.fetch(FetchKind.USERS)} == {  # type: ignore[union-attr]
+        "in@example.com",
+        "break-glass",
+    }
+
+
 def test_group_access_and_policy_access_with_provenance(
     connector: AwsIamConnector, iam: IAMClient
 ) -> None:

@@ -1,0 +1,701 @@
+"""The ``hostsim`` commands of the IDHub side: identities, catalog, requests, access,
+reconciliation and the audit log.
+
+Each command opens the state file, acts as the person ``--as`` names, and prints a table for
+people or JSON (``--json``) for scripts. Commands that reach the application first resume any
+request a crashed run left ``approved`` (see :mod:`.fulfilment`). Errors are the contract's, so
+the CLI's exit codes hold: 2 when the input was refused and nothing changed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import asdict
+
+from hostsim import output
+from hostsim.converter import structure
+from hostsim.core import (
+    accounts,
+    audit,
+    catalog,
+    fulfilment,
+    grants,
+    identities,
+    leavers,
+    reconciliation,
+    requests,
+)
+from hostsim.core.identities import Identity
+from hostsim.core.reconciliation import Options, Remedy
+from hostsim.core.requests import Action, Request, Status
+from hostsim.core.settings import CONFIG_TABLE, load_core_settings
+from hostsim.core.state import State
+from hostsim.core.store import default_path
+from hostsim.errors import InvalidInput
+from hostsim.model import Step
+from hostsim.redaction import Redactor
+from hostsim.runtime import Runtime
+
+CORE_COMMANDS = ("identity", "catalog", "request", "access", "reconcile", "runs", "audit")
+ACTOR_VARIABLE = "IDHUB_ACTOR"
+EXIT_FAILURE = 1
+EXIT_REFUSED = 2
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+# --- the parsers ------------------------------------------------------------------------
+
+
+def core_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--state`` and ``--as``, accepted before or after the command like ``--config``."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help="IDHub's state file (default: $IDHUB_STATE, else "
+        "~/.local/state/hostsim/state.sqlite3)",
+    )
+    parser.add_argument(
+        "--as",
+        dest="actor",
+        default=default,
+        metavar="WHO",
+        help=f"who is acting, for approvals and the audit log (default: ${ACTOR_VARIABLE}, "
+        "else your login name)",
+    )
+
+
+def _identity_fields(parser: argparse.ArgumentParser, key_value: Any) -> None:
+    parser.add_argument("--first-name")
+    parser.add_argument("--last-name")
+    parser.add_argument("--display-name")
+    parser.add_argument("--manager", metavar="EMAIL")
+    parser.add_argument(
+        "--attr",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra attribute the connector maps (repeatable); an empty VALUE clears it",
+    )
+
+
+def _nested(
+    parent: argparse.ArgumentParser, common: list[argparse.ArgumentParser], dest: str
+) -> Command:
+    subs = parent.add_subparsers(dest=dest, required=True, metavar="ACTION")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = subs.add_parser(name, help=help_text, description=help_text, parents=common)
+        sub.add_argument("--json", action="store_true")
+        return sub
+
+    return command
+
+
+def add_commands(command: Command, common: list[argparse.ArgumentParser], key_value: Any) -> None:
+    """Add the IDHub-side commands to the ``hostsim`` parser."""
+    _people_and_catalog(command, common, key_value)
+    _request_commands(command, common)
+    _report_commands(command)
+
+
+def _people_and_catalog(
+    command: Command, common: list[argparse.ArgumentParser], key_value: Any
+) -> None:
+    identity = _nested(command("identity", "the people IDHub governs"), common, "action")
+    sub = identity("add", "record a person (email is the unique id)")
+    sub.add_argument("email")
+    _identity_fields(sub, key_value)
+    sub = identity("modify", "change a person; their account follows (idhub-to-app attributes)")
+    sub.add_argument("email")
+    _identity_fields(sub, key_value)
+    sub = identity("remove", "a leaver: delete their account, close their access and requests")
+    sub.add_argument("email")
+    identity("list", "every identity, with manager and account")
+
+    cat = _nested(command("catalog", "the entitlements people can request"), common, "action")
+    cat("sync", "fetch groups and policies from the application into the catalog")
+    cat("list", "the catalog: each entitlement, what a group carries, owner, approval chain")
+    sub = cat("set", "give an entitlement an owner and/or an approval chain")
+    sub.add_argument("entitlement", metavar="ENT")
+    sub.add_argument("--owner", metavar="EMAIL", help="the owner ('' removes it)")
+    sub.add_argument(
+        "--approval",
+        metavar="STEPS",
+        help="comma-separated steps: manager, owner, an email, or auto (no approval)",
+    )
+
+
+def _request_commands(command: Command, common: list[argparse.ArgumentParser]) -> None:
+    req = _nested(command("request", "access requests and their approvals"), common, "action")
+    sub = req("submit", "ask for an entitlement (or, with --revoke, to remove it)")
+    sub.add_argument("entitlement", metavar="ENT")
+    sub.add_argument("--for", dest="identity", metavar="EMAIL", help="whose access (default: --as)")
+    sub.add_argument("--justification", required=True, metavar="TEXT")
+    sub.add_argument("--revoke", action="store_true", help="a revocation (never waits)")
+    for name, help_text in (
+        ("approve", "approve the step waiting for you; the last one fulfils the request"),
+        ("reject", "reject the step waiting for you"),
+    ):
+        sub = req(name, help_text)
+        sub.add_argument("id", type=int)
+        sub.add_argument("--comment", default="")
+    sub = req("withdraw", "take back your request while it is open")
+    sub.add_argument("id", type=int)
+    sub = req("retry", "run a failed request again (what was done is not repeated)")
+    sub.add_argument("id", type=int)
+    req("resume", "carry out requests an interrupted run left approved")
+    sub = req("list", "requests, oldest first")
+    sub.add_argument("--status", choices=[s.value for s in Status])
+    sub.add_argument("--for", dest="identity", metavar="EMAIL")
+    sub.add_argument("--waiting-for", metavar="EMAIL", help="only those waiting on this approver")
+    sub = req("show", "one request with its approval chain and the connector's steps")
+    sub.add_argument("id", type=int)
+
+
+def _report_commands(command: Command) -> None:
+    sub = command("access", "who holds what by IDHub's records, and why (direct or via group)")
+    sub.add_argument("identity", nargs="?", metavar="EMAIL")
+    sub.add_argument("--json", action="store_true")
+
+    sub = command(
+        "reconcile",
+        "compare IDHub's records with the application: orphan and missing accounts, access "
+        "granted or removed out of band, attribute drift; remediate what you ask for",
+    )
+    sub.add_argument(
+        "--remediate",
+        action="append",
+        default=[],
+        metavar="WHAT",
+        help="fix (repeatable or comma-separated): "
+        + ", ".join(r.value for r in Remedy)
+        + ", or all",
+    )
+    sub.add_argument(
+        "--stale-days",
+        type=int,
+        metavar="N",
+        help="days before a missing account is dropped (default: [idhub] stale_days, 7)",
+    )
+    sub.add_argument(
+        "--deletion-threshold",
+        type=int,
+        metavar="PCT",
+        help="refuse a run "
+        "removing more than PCT%% of accounts (default: [idhub] deletion_threshold, "
+        "20)",
+    )
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("runs", "the reconciliation runs, newest first, with their counts")
+    sub.add_argument("--limit", type=int, default=20)
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("audit", "the append-only audit log, oldest first")
+    sub.add_argument("--request", type=int, metavar="ID")
+    sub.add_argument("--subject", metavar="WHO", help="entries about or by this person")
+    sub.add_argument("--limit", type=int, metavar="N", help="only the newest N")
+    sub.add_argument("--json", action="store_true")
+
+
+# --- running them ---------------------------------------------------------------------
+
+
+def actor_of(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    chosen = getattr(args, "actor", None) or environ.get(ACTOR_VARIABLE) or getpass.getuser()
+    return str(chosen)
+
+
+def open_core(
+    args: argparse.Namespace, application: str, table: Mapping[str, Any], redact: Redactor
+) -> State:
+    settings = load_core_settings(table)
+    path = getattr(args, "state", None) or default_path(os.environ)
+    return State.open(
+        path,
+        actor=actor_of(args, os.environ),
+        application=application,
+        settings=settings,
+        redact=redact,
+    )
+
+
+def short(entitlement: str) -> str:
+    """``policy:arn:aws:iam::aws:policy/SecurityAudit`` as ``policy:SecurityAudit`` (tables)."""
+    kind, _, rest = entitlement.partition(":")
+    return f"{kind}:{rest.rsplit('/', 1)[-1]}" if rest.startswith("arn:") else entitlement
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], what: str) -> None:
+    if rows:
+        print(output.table(columns, rows))
+    print(f"({len(rows)} {what})")
+
+
+class CoreCommands:
+    """One command of the IDHub side, with its state and (opened lazily) the runtime."""
+
+    def __init__(self, args: argparse.Namespace, state: State, runtime: Callable[[], Runtime]):
+        self.args = args
+        self.state = state
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime()
+
+    def run(self) -> int:
+        action = getattr(self.args, "action", None)
+        name = f"{self.args.command}_{action}" if action else self.args.command
+        handler: Callable[[], int] = getattr(self, name.replace("-", "_"))
+        return handler()
+
+    def resume(self) -> None:
+        """Finish what an interrupted run left approved, before anything else."""
+        for request in fulfilment.resume(self.state, self.runtime):
+            print(
+                f"hostsim: resumed request {request.id} left approved by an interrupted run: "
+                f"{request.status_text}",
+                file=sys.stderr,
+            )
+
+    # --- identities
+
+    def _fields(self) -> dict[str, str]:
+        args = self.args
+        given = {
+            name: getattr(args, name)
+            for name in ("first_name", "last_name", "display_name", "manager")
+            if getattr(args, name) is not None
+        }
+        for key, value in args.attr:
+            if key in given or key in ("email", "manager"):
+                raise InvalidInput(f"--attr {key} given twice or names a field of its own")
+            given[key] = value
+        return given
+
+    def identity_add(self) -> int:
+        fields = self._fields()
+        names = {k: fields.pop(k) or None for k in list(fields) if k in identities.NAME_FIELDS}
+        manager = fields.pop("manager", None) or None
+        added = identities.add(
+            self.state,
+            Identity(self.args.email, manager=manager, attributes=fields, **names),
+        )
+        return self._identity_out(added)
+
+    def _identity_out(self, identity: Identity) -> int:
+        if self.args.json:
+            _print_json(asdict(identity))
+        else:
+            print(f"identity {identity.email}: manager {identity.manager or '-'}")
+        return 0
+
+    def identity_modify(self) -> int:
+        before, after = identities.modify(self.state, self.args.email, self._fields())
+        pushed = fulfilment.push_attributes(self.state, self.runtime, before, after)
+        if self.args.json:
+            _print_json(
+                {
+                    "identity": asdict(after),
+                    "account": None if pushed is None else output.result_data(pushed),
+                }
+            )
+            return 0
+        print(f"identity {after.email}: {'changed' if after != before else 'unchanged'}")
+        if pushed is not None:
+            output.write_result(pushed, sys.stdout, as_json=False)
+        return 0
+
+    def identity_remove(self) -> int:
+        result = leavers.leave(self.state, self.runtime, self.args.email)
+        person = identities.get(self.state.db, self.args.email)
+        if self.args.json:
+            _print_json(
+                {
+                    "identity": asdict(person),
+                    "account": None if result is None else output.result_data(result),
+                }
+            )
+            return 0
+        print(f"identity {person.email}: left on {person.left_at}")
+        if result is not None:
+            output.write_result(result, sys.stdout, as_json=False)
+        return 0
+
+    def identity_list(self) -> int:
+        rows = []
+        held = {record.identity: record for record in accounts.every(self.state)}
+        for person in identities.every(self.state.db):
+            record = held.get(person.email)
+            rows.append(
+                {
+                    **asdict(person),
+                    "account": None if record is None else record.name,
+                    "missing_since": None if record is None else record.missing_since,
+                }
+            )
+        if self.args.json:
+            _print_json(rows)
+            return 0
+        columns = ("email", "display_name", "manager", "account", "missing_since", "left_at")
+        _print_table(columns, [[row[c] for c in columns] for row in rows], "identities")
+        return 0
+
+    # --- catalog
+
+    def catalog_sync(self) -> int:
+        self.resume()
+        summary = catalog.sync(self.state, self.runtime)
+        if self.args.json:
+            _print_json(asdict(summary))
+            return 0
+        for label, ids in (
+            ("added", summary.added),
+            ("updated", summary.updated),
+            ("gone from the application", summary.removed),
+        ):
+            for entitlement in ids:
+                print(f"{label}: {entitlement}")
+        print(
+            f"catalog synced: {len(summary.added)} added, {len(summary.updated)} updated, "
+            f"{len(summary.removed)} gone, {summary.unchanged} unchanged"
+        )
+        return 0
+
+    def catalog_list(self) -> int:
+        default = self.state.settings.default_approval
+        entries = list(catalog.every(self.state))
+        if self.args.json:
+            _print_json(
+                [
+                    {**asdict(e), "effective_approval": list(e.approval_chain or default)}
+                    for e in entries
+                ]
+            )
+            return 0
+        rows = [
+            [
+                short(e.id),
+                ",".join(short(p).partition(":")[2] for p in e.carries) or "-",
+                e.owner,
+                ",".join(e.approval_chain or default) + ("" if e.approval_chain else " (default)"),
+                "yes" if e.present else "gone",
+            ]
+            for e in entries
+        ]
+        _print_table(
+            ("entitlement", "carries", "owner", "approval", "present"), rows, "entitlements"
+        )
+        return 0
+
+    def catalog_set(self) -> int:
+        approval = None
+        if self.args.approval is not None:
+            approval = tuple(s.strip() for s in self.args.approval.split(",") if s.strip())
+        entry = catalog.configure(
+            self.state, self.args.entitlement, owner=self.args.owner, approval=approval
+        )
+        if self.args.json:
+            _print_json(asdict(entry))
+        else:
+            chain = ",".join(entry.approval_chain or self.state.settings.default_approval)
+            print(f"{entry.id}: owner {entry.owner or '-'}, approval {chain}")
+        return 0
+
+    # --- requests
+
+    def _request_out(self, request: Request) -> int:
+        if self.args.json:
+            _print_json(request_data(request))
+        else:
+            print(
+                f"request {request.id}: {request.action.value} {short(request.entitlement)} for "
+                f"{request.identity}: {request.status_text}"
+            )
+            if request.steps and request.status in (Status.COMPLETE, Status.FAILED):
+                print(output.steps_table(steps_of(request)))
+        if request.status is Status.FAILED:
+            print(
+                f"hostsim: error: request {request.id} failed: {request.reason} (retry with "
+                f"`hostsim request retry {request.id}`)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        return 0
+
+    def _fulfilled(self, request: Request) -> int:
+        if request.status is Status.APPROVED:
+            request = fulfilment.fulfil(self.state, self.runtime, request)
+        return self._request_out(request)
+
+    def request_submit(self) -> int:
+        self.resume()
+        action = Action.REVOKE if self.args.revoke else Action.GRANT
+        identity = self.args.identity or self.state.actor
+        request = requests.submit(
+            self.state, action, identity, self.args.entitlement, self.args.justification
+        )
+        return self._fulfilled(request)
+
+    def request_approve(self) -> int:
+        self.resume()
+        return self._fulfilled(requests.approve(self.state, self.args.id, self.args.comment))
+
+    def request_reject(self) -> int:
+        return self._request_out(requests.reject(self.state, self.args.id, self.args.comment))
+
+    def request_withdraw(self) -> int:
+        return self._request_out(requests.withdraw(self.state, self.args.id))
+
+    def request_retry(self) -> int:
+        self.resume()
+        return self._request_out(fulfilment.retry(self.state, self.runtime, self.args.id))
+
+    def request_resume(self) -> int:
+        done = fulfilment.resume(self.state, self.runtime)
+        if self.args.json:
+            _print_json([request_data(r) for r in done])
+        else:
+            for request in done:
+                print(f"request {request.id}: {request.status_text}")
+            print(f"({len(done)} requests resumed)")
+        failed = any(r.status is Status.FAILED for r in done)
+        return EXIT_FAILURE if failed else 0
+
+    def request_list(self) -> int:
+        found = list(
+            requests.every(
+                self.state.db,
+                status=self.args.status,
+                identity=self.args.identity,
+                approver=self.args.waiting_for,
+            )
+        )
+        if self.args.json:
+            _print_json([request_data(r) for r in found])
+            return 0
+        rows = [
+            [r.id, r.action.value, r.identity, short(r.entitlement), r.status_text, r.requested_by]
+            for r in found
+        ]
+        columns = ("id", "action", "identity", "entitlement", "status", "requested_by")
+        _print_table(columns, rows, "requests")
+        return 0
+
+    def request_show(self) -> int:
+        request = requests.get(self.state.db, self.args.id)
+        if self.args.json:
+            _print_json(request_data(request))
+            return 0
+        print(
+            f"request {request.id}: {request.action.value} {request.entitlement} for "
+            f"{request.identity}\n  asked by {request.requested_by} at {request.created_at}: "
+            f"{request.justification}\n  status: {request.status_text} (attempts: "
+            f"{request.attempts})"
+        )
+        if request.approvals:
+            print(
+                output.table(
+                    ("step", "role", "approver", "decision", "at", "comment"),
+                    [
+                        [a.position, a.role, a.approver, a.decision, a.decided_at, a.comment]
+                        for a in request.approvals
+                    ],
+                )
+            )
+        if request.steps:
+            print(output.steps_table(steps_of(request)))
+        return 0
+
+    # --- access, reconciliation, audit
+
+    def access(self) -> int:
+        email = (
+            identities.get(self.state.db, self.args.identity).email
+            if (self.args.identity)
+            else None
+        )
+        rows = list(grants.why(self.state.db, email))
+        if self.args.json:
+            _print_json([asdict(row) for row in rows])
+            return 0
+        _print_table(
+            ("identity", "entitlement", "via", "request", "granted_at"),
+            [
+                [r.identity, short(r.entitlement), short(r.via), r.request, r.granted_at]
+                for r in rows
+            ],
+            "holdings",
+        )
+        return 0
+
+    def _options(self) -> Options:
+        remedies: set[Remedy] = set()
+        for text in self.args.remediate:
+            for name in (part.strip() for part in text.split(",")):
+                if name == "all":
+                    remedies.update(Remedy)
+                    continue
+                try:
+                    remedies.add(Remedy(name))
+                except ValueError:
+                    known = ", ".join(r.value for r in Remedy)
+                    raise InvalidInput(
+                        f"--remediate: unknown remedy {name!r} (one of: {known}, all)"
+                    ) from None
+        settings = self.state.settings
+        stale = settings.stale_days if self.args.stale_days is None else self.args.stale_days
+        threshold = self.args.deletion_threshold
+        threshold = settings.deletion_threshold if threshold is None else threshold
+        if stale < 0:
+            raise InvalidInput(f"--stale-days: expected 0 or more, got {stale}")
+        if not 0 <= threshold <= 100:
+            raise InvalidInput(f"--deletion-threshold: expected 0 to 100, got {threshold}")
+        return Options(frozenset(remedies), stale, threshold)
+
+    def reconcile(self) -> int:
+        options = self._options()
+        self.resume()
+        report = reconciliation.reconcile(self.state, self.runtime, options)
+        if self.args.json:
+            _print_json(
+                {
+                    "run": report.run,
+                    "status": report.status,
+                    "counts": report.counts,
+                    "message": report.message,
+                    "findings": [asdict(f) for f in report.findings],
+                }
+            )
+        else:
+            _print_table(
+                ("account", "finding", "subject", "idhub", "app", "direction", "action", "outcome"),
+                [
+                    [
+                        f.account,
+                        f.kind.value,
+                        short(f.subject),
+                        f.idhub,
+                        f.app,
+                        f.direction,
+                        f.action.value,
+                        f.outcome or f.detail,
+                    ]
+                    for f in report.findings
+                ],
+                "findings",
+            )
+            tally = ", ".join(f"{count} {kind}" for kind, count in report.counts.items())
+            print(f"reconciliation run {report.run}: {report.status} ({tally or 'no drift'})")
+        if report.status == "refused":
+            print(f"hostsim: error: {report.message}", file=sys.stderr)
+            return EXIT_REFUSED
+        if report.status == "partial":
+            print(
+                f"hostsim: error: some remedies of run {report.run} failed (see the outcome "
+                "column); run reconcile again once the cause is fixed",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        return 0
+
+    def runs(self) -> int:
+        found = reconciliation.runs(self.state, self.args.limit)
+        if self.args.json:
+            _print_json(found)
+            return 0
+        rows = [
+            [
+                run["run"],
+                run["started_at"],
+                run["actor"],
+                run["status"],
+                ", ".join(f"{k} {v}" for k, v in dict(run["counts"]).items()),  # type: ignore[call-overload]
+            ]
+            for run in found
+        ]
+        _print_table(("run", "started_at", "actor", "status", "counts"), rows, "runs")
+        return 0
+
+    def audit(self) -> int:
+        entries = list(
+            audit.entries(
+                self.state.db,
+                request=self.args.request,
+                subject=self.args.subject.lower() if self.args.subject else None,
+                limit=self.args.limit,
+            )
+        )
+        if self.args.json:
+            _print_json([asdict(entry) for entry in entries])
+            return 0
+        rows = [
+            [e.seq, e.at, e.actor, e.action, e.subject, e.request, e.result, _summary(e.detail)]
+            for e in entries
+        ]
+        _print_table(
+            ("seq", "at", "actor", "action", "subject", "request", "result", "detail"),
+            rows,
+            "entries",
+        )
+        return 0
+
+
+def _summary(detail: Mapping[str, Any]) -> str:
+    """The detail of an audit entry in one short cell (``--json`` has it whole)."""
+    parts = []
+    for key in ("entitlement", "error", "comment", "why", "message"):
+        if detail.get(key):
+            value = detail[key]
+            parts.append(f"{key}={short(value) if key == 'entitlement' else value}")
+    if "steps" in detail:
+        done = sum(1 for step in detail["steps"] if step.get("status") == "done")
+        parts.append(f"steps={done}/{len(detail['steps'])} done")
+    return "; ".join(parts)
+
+
+def steps_of(request: Request) -> tuple[Step, ...]:
+    """The connector's steps stored with a request, as contract objects again."""
+    return structure(list(request.steps), tuple[Step, ...], what="stored steps")
+
+
+def request_data(request: Request) -> dict[str, Any]:
+    data = asdict(request)
+    data["status_text"] = request.status_text
+    return data
+
+
+def run(
+    args: argparse.Namespace,
+    application: str,
+    runtime: Callable[[], Runtime],
+    table: Mapping[str, Any],
+    redact: Redactor,
+) -> int:
+    """Run one IDHub-side command; the state file is closed whatever happens."""
+    state = open_core(args, application, table, redact)
+    try:
+        return CoreCommands(args, state, runtime).run()
+    finally:
+        state.close()
+
+
+__all__ = ["CONFIG_TABLE", "CORE_COMMANDS", "add_commands", "core_options", "run"]

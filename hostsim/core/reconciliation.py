@@ -1,0 +1,510 @@
+"""Reconciliation: IDHub's records against what the connector fetches, account by account.
+
+One run reads the application once (users, and who holds which policy directly), matches each
+IDHub account to an application account by its native id (so a rename is not a new account),
+and finds, per account:
+
+- ``orphan-account``: in the application, no identity owns it;
+- ``correlated``: in the application, not yet linked, and its email is an identity's: linked;
+- ``missing-account``: IDHub's account is gone from the application (the stale clock starts;
+  after ``stale_days`` it is ``stale-account`` and IDHub drops it and closes its grants);
+- ``granted-out-of-band``: access in the application that IDHub did not grant;
+- ``removed-out-of-band``: access IDHub granted that the application no longer shows;
+- ``attribute-drift``: an attribute differs, with the sync direction that decides the fix.
+
+The whole plan is made before anything changes. Removals (dropping stale accounts, deleting
+orphans) are counted against the deletion threshold: a run that would remove more than that
+share of all accounts is refused as a whole and changes nothing, because that is what a
+misconfigured scope or an empty answer from the application looks like. Otherwise the
+remedies asked for are carried out (:mod:`.remediation`), each outcome recorded. Every run is
+logged with its findings and counts.
+
+The connector finds an account by its email alone, so an account without one, or whose email
+another account also answers to, is neither correlated nor changed through the connector: its
+findings are reported, to be fixed by hand, rather than sent to whichever account the email
+reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+
+from attrs import evolve, field, frozen
+
+from hostsim.core import accounts, grants, identities
+from hostsim.core.accounts import AccountRecord
+from hostsim.core.identities import Identity
+from hostsim.core.settings import SyncDirection
+from hostsim.core.state import State, parse_timestamp
+from hostsim.core.store import transaction
+from hostsim.errors import ConnectorError
+from hostsim.model import Account, FetchKind, PolicyAccess
+from hostsim.runtime import Runtime
+
+SECONDS_PER_DAY = 86_400
+
+
+class Remedy(StrEnum):
+    """What a run may fix, each asked for by name (``--remediate``)."""
+
+    REVOKE = "revoke"  # take away access granted out of band
+    RESTORE = "restore"  # give back approved access removed out of band; recreate missing
+    ATTRIBUTES = "attributes"  # apply each attribute's sync direction
+    DELETE_ORPHANS = "delete-orphans"  # delete accounts no identity owns
+
+
+class Kind(StrEnum):
+    ORPHAN = "orphan-account"
+    CORRELATED = "correlated"
+    MISSING = "missing-account"
+    STALE = "stale-account"
+    GRANTED_OUT_OF_BAND = "granted-out-of-band"
+    REMOVED_OUT_OF_BAND = "removed-out-of-band"
+    ATTRIBUTE = "attribute-drift"
+
+
+class Action(StrEnum):
+    REPORT = "report"  # found, not fixed (no remedy asked, or none applies)
+    LINK = "link"
+    REVOKE = "revoke"
+    GRANT = "grant"
+    PUSH = "push"  # IDHub's value written to the application
+    PULL = "pull"  # the application's value written to IDHub
+    CREATE = "create"
+    DROP = "drop"  # IDHub forgets the account
+    DELETE = "delete"  # the account is deleted from the application
+
+
+#: Actions that remove an account (from IDHub's records or from the application).
+REMOVALS = (Action.DROP, Action.DELETE)
+#: Actions the connector carries out on an account it looks up by its email alone.
+BY_EMAIL = (Action.DELETE, Action.REVOKE, Action.GRANT, Action.PUSH)
+
+
+@frozen
+class Options:
+    remedies: frozenset[Remedy] = frozenset()
+    stale_days: int = 7
+    deletion_threshold: int = 20
+
+
+@frozen
+class Finding:
+    account: str
+    kind: Kind
+    subject: str = ""
+    idhub: str | None = None
+    app: str | None = None
+    direction: str = ""
+    action: Action = Action.REPORT
+    outcome: str = ""
+    detail: str = ""
+
+
+@frozen
+class Plan:
+    """What a run found and means to do, before anything changes."""
+
+    findings: tuple[Finding, ...]
+    #: Accounts either side knows: IDHub's accounts plus the application's unlinked ones.
+    population: int
+    #: App accounts by the IDHub account (identity) they match, for the remedies.
+    matched: dict[str, Account] = field(factory=dict)
+    #: Agreed attribute values per identity, before remedies change any.
+    baselines: dict[str, dict[str, str | None]] = field(factory=dict)
+    #: The attributes compared (the connector's schema).
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def removals(self) -> int:
+        return sum(1 for finding in self.findings if finding.action in REMOVALS)
+
+    def over_threshold(self, threshold: int) -> bool:
+        return self.population > 0 and self.removals * 100 > threshold * self.population
+
+
+@frozen
+class Report:
+    run: int
+    status: str  # complete, partial (a remedy failed), refused
+    findings: tuple[Finding, ...]
+    counts: dict[str, int]
+    message: str = ""
+
+
+# --- reading the application --------------------------------------------------------------
+
+
+@frozen
+class Snapshot:
+    users: tuple[Account, ...]
+    #: Directly attached policies by user id (group-held ones come with group membership).
+    direct: dict[str, frozenset[str]]
+    #: The attributes the connector maps (its schema), compared with the identity's.
+    attributes: tuple[str, ...]
+
+
+def read(runtime: Runtime) -> Snapshot:
+    users = tuple(row for row in runtime.fetch(FetchKind.USERS.value) if isinstance(row, Account))
+    direct: dict[str, set[str]] = {}
+    for row in runtime.fetch(FetchKind.POLICY_ACCESS.value):
+        if isinstance(row, PolicyAccess) and row.via == "direct":
+            direct.setdefault(row.user_id, set()).add(f"policy:{row.policy_arn}")
+    attributes = tuple(spec.name for spec in runtime.schema().attributes)
+    return Snapshot(users, {k: frozenset(v) for k, v in direct.items()}, attributes)
+
+
+def app_email(account: Account) -> str:
+    return (account.email or account.user_name).lower()
+
+
+def app_value(account: Account, attribute: str) -> str | None:
+    if attribute == "email":
+        return app_email(account)
+    if attribute in identities.NAME_FIELDS:
+        value: str | None = getattr(account, attribute)
+    else:
+        value = account.attributes.get(attribute)
+    return value or None
+
+
+def app_access(account: Account, snapshot: Snapshot) -> set[str]:
+    return {f"group:{name}" for name in account.groups} | set(snapshot.direct.get(account.id, ()))
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+def _days_missing(state: State, since: str | None) -> float:
+    if since is None:
+        return 0.0
+    return (state.clock() - parse_timestamp(since)).total_seconds() / SECONDS_PER_DAY
+
+
+def _match(
+    records: list[AccountRecord], users: Iterable[Account]
+) -> tuple[dict[str, Account], list[Account]]:
+    """IDHub accounts to application accounts: by native id; by name only for a record that
+    has no native id yet. Returns the matches and the application accounts left over."""
+    by_id = {user.id: user for user in users}
+    by_name = {user.user_name.lower(): user for user in by_id.values()}
+    matched: dict[str, Account] = {}
+    for record in records:
+        found = by_id.get(record.native_id or "") if record.native_id else None
+        if found is None and not record.native_id:
+            found = by_name.get(record.name.lower())
+        if found is not None:
+            matched[record.identity] = found
+    taken = {user.id for user in matched.values()}
+    return matched, [user for user in by_id.values() if user.id not in taken]
+
+
+def _missing(state: State, record: AccountRecord, options: Options) -> Finding:
+    if Remedy.RESTORE in options.remedies:
+        return Finding(record.identity, Kind.MISSING, record.name, action=Action.CREATE)
+    days = _days_missing(state, record.missing_since)
+    since = record.missing_since or state.now()
+    if days >= options.stale_days:
+        return Finding(
+            record.identity,
+            Kind.STALE,
+            record.name,
+            action=Action.DROP,
+            detail=f"missing since {since} ({days:.1f} days; stale after {options.stale_days})",
+        )
+    return Finding(
+        record.identity,
+        Kind.MISSING,
+        record.name,
+        detail=f"missing since {since}; dropped after {options.stale_days} days",
+    )
+
+
+def _access(
+    identity: Identity, user: Account, snapshot: Snapshot, held: set[str], options: Options
+) -> list[Finding]:
+    found = []
+    have = app_access(user, snapshot)
+    for entitlement in sorted(have - held):
+        fix = Remedy.REVOKE in options.remedies
+        found.append(
+            Finding(
+                identity.email,
+                Kind.GRANTED_OUT_OF_BAND,
+                entitlement,
+                idhub=None,
+                app="held",
+                action=Action.REVOKE if fix else Action.REPORT,
+            )
+        )
+    for entitlement in sorted(held - have):
+        fix = Remedy.RESTORE in options.remedies
+        found.append(
+            Finding(
+                identity.email,
+                Kind.REMOVED_OUT_OF_BAND,
+                entitlement,
+                idhub="granted",
+                app=None,
+                action=Action.GRANT if fix else Action.REPORT,
+            )
+        )
+    return found
+
+
+def _attribute_action(
+    direction: SyncDirection, idhub: str | None, app: str | None, base: str | None, known: bool
+) -> tuple[Action, str]:
+    """Which side a differing attribute is fixed on, and why."""
+    if direction is SyncDirection.IDHUB_TO_APP:
+        return Action.PUSH, ""
+    if direction is SyncDirection.APP_TO_IDHUB:
+        return Action.PULL, ""
+    if direction is SyncDirection.NO_SYNC:
+        return Action.REPORT, "not synchronised (no-sync)"
+    if known and app == base:
+        return Action.PUSH, "changed in IDHub since the last sync"
+    if known and idhub == base:
+        return Action.PULL, "changed in the application since the last sync"
+    return Action.REPORT, "changed on both sides since the last sync; resolve by hand"
+
+
+def _attributes(
+    state: State,
+    identity: Identity,
+    user: Account,
+    record: AccountRecord | None,
+    *,
+    snapshot: Snapshot,
+    options: Options,
+) -> list[Finding]:
+    found = []
+    baseline = record.synced if record is not None else {}
+    for name in snapshot.attributes:
+        idhub, app = identity.value(name) or None, app_value(user, name)
+        if idhub == app:
+            continue
+        direction = state.settings.direction(name)
+        action, detail = _attribute_action(
+            direction, idhub, app, baseline.get(name), name in baseline
+        )
+        if Remedy.ATTRIBUTES not in options.remedies and action is not Action.REPORT:
+            detail = f"would {action.value}" + (f" ({detail})" if detail else "")
+            action = Action.REPORT
+        found.append(
+            Finding(
+                identity.email,
+                Kind.ATTRIBUTE,
+                name,
+                idhub=idhub,
+                app=app,
+                direction=direction.value,
+                action=action,
+                detail=detail,
+            )
+        )
+    return found
+
+
+def _ambiguous(users: Iterable[Account]) -> set[str]:
+    """Emails more than one application account answers to (one's name, another's email).
+
+    The connector finds the account to change by its email alone (the contract's identifier),
+    so a remedy sent for such an email could reach the other account: a hand-made copy tagged
+    with a person's email, asked to be deleted as an orphan, would delete the person's own.
+    """
+    seen: Counter[str] = Counter()
+    for user in users:
+        seen.update({app_email(user), user.user_name.lower()})
+    return {key for key, times in seen.items() if times > 1}
+
+
+def _by_hand(user: Account, ambiguous: set[str]) -> str:
+    """Why the connector cannot be trusted to reach this account by its email, or ''."""
+    if user.email is None:
+        return f"{user.user_name} has no email the connector can find it by; fix it by hand"
+    if app_email(user) in ambiguous:
+        return (
+            f"more than one account answers to {app_email(user)}, the connector could change "
+            "the wrong one; fix it by hand"
+        )
+    return ""
+
+
+def _reported(findings: list[Finding], why: str) -> list[Finding]:
+    """The findings with every remedy through the connector turned into a report saying why."""
+    return [
+        evolve(f, action=Action.REPORT, detail=why) if why and f.action in BY_EMAIL else f
+        for f in findings
+    ]
+
+
+def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
+    """Compare, decide, change nothing."""
+    records = list(accounts.every(state))
+    matched, unlinked = _match(records, snapshot.users)
+    ambiguous = _ambiguous(snapshot.users)
+    findings: list[Finding] = []
+    known = {record.identity: record for record in records}
+    for user in sorted(unlinked, key=app_email):
+        identity = identities.find(state.db, app_email(user))
+        if (
+            identity is not None
+            and identity.left_at is None
+            and identity.email not in matched
+            and app_email(user) not in ambiguous
+        ):
+            findings.append(
+                Finding(identity.email, Kind.CORRELATED, user.user_name, action=Action.LINK)
+            )
+            matched[identity.email] = user
+            continue
+        fix = Remedy.DELETE_ORPHANS in options.remedies
+        why = _by_hand(user, ambiguous)
+        findings.append(
+            Finding(
+                app_email(user),
+                Kind.ORPHAN,
+                user.user_name,
+                app=user.id,
+                action=Action.DELETE if fix and not why else Action.REPORT,
+                detail=why,
+            )
+        )
+    for record in records:
+        if record.identity not in matched:
+            findings.append(_missing(state, record, options))
+    baselines: dict[str, dict[str, str | None]] = {}
+    for email, user in sorted(matched.items()):
+        identity = identities.get(state.db, email)
+        linked = known.get(email)
+        if linked is not None and linked.native_id != user.id:
+            linked = evolve(linked, synced={})  # a different account now: no agreed values
+        held = {grant.entitlement for grant in grants.held(state.db, email)}
+        found = _access(identity, user, snapshot, held, options)
+        found += _attributes(state, identity, user, linked, snapshot=snapshot, options=options)
+        findings += _reported(found, _by_hand(user, ambiguous))
+        baselines[email] = dict(linked.synced) if linked is not None else {}
+    orphans = sum(1 for finding in findings if finding.kind is Kind.ORPHAN)
+    return Plan(tuple(findings), len(records) + orphans, matched, baselines, snapshot.attributes)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """How many findings of each kind, and how the remedies ended."""
+    found: Counter[str] = Counter()
+    for finding in findings:
+        found[finding.kind.value] += 1
+        if finding.action not in (Action.REPORT, Action.LINK):
+            found[f"{finding.action.value}:{finding.outcome.split(':')[0] or 'planned'}"] += 1
+    return dict(sorted(found.items()))
+
+
+def _start(state: State, options: Options) -> int:
+    with transaction(state.db):
+        cursor = state.db.execute(
+            "INSERT INTO reconciliation_runs (application, started_at, actor, options, status) "
+            "VALUES (?, ?, ?, ?, 'running')",
+            (
+                state.application,
+                state.now(),
+                state.actor,
+                json.dumps(
+                    {
+                        "remediate": sorted(r.value for r in options.remedies),
+                        "stale_days": options.stale_days,
+                        "deletion_threshold": options.deletion_threshold,
+                    }
+                ),
+            ),
+        )
+    return int(cursor.lastrowid or 0)
+
+
+def finish(
+    state: State, run: int, status: str, findings: tuple[Finding, ...], message: str
+) -> Report:
+    """Log the run with its findings and counts, and audit it."""
+    tally = counts(findings)
+    with transaction(state.db):
+        state.db.executemany(
+            "INSERT INTO reconciliation_findings (run, account, kind, subject, idhub, app, "
+            "direction, action, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run,
+                    f.account,
+                    f.kind.value,
+                    f.subject,
+                    f.idhub,
+                    f.app,
+                    f.direction,
+                    f.action.value,
+                    f.outcome or f.detail,
+                )
+                for f in findings
+            ],
+        )
+        state.db.execute(
+            "UPDATE reconciliation_runs SET finished_at = ?, status = ?, counts = ?, message = ? "
+            "WHERE id = ?",
+            (state.now(), status, json.dumps(tally), message, run),
+        )
+        state.record(
+            "reconcile.run", state.application, status, run=run, counts=tally, message=message
+        )
+    return Report(run, status, findings, tally, message)
+
+
+def reconcile(state: State, runtime: Runtime, options: Options) -> Report:
+    """One reconciliation run: read, plan, check the threshold, remedy, log."""
+    from hostsim.core import remediation
+
+    run = _start(state, options)
+    try:
+        snapshot = read(runtime)
+    except ConnectorError as exc:
+        finish(state, run, "failed", (), f"reading the application failed: {exc.message}")
+        raise
+    planned = plan(state, snapshot, options)
+    if planned.over_threshold(options.deletion_threshold):
+        message = (
+            f"refused: this run would remove {planned.removals} of {planned.population} "
+            f"accounts, more than the deletion threshold of {options.deletion_threshold}%; "
+            "nothing was changed (check the connector's scope, or raise --deletion-threshold "
+            "if this is intended)"
+        )
+        refused = tuple(
+            evolve(f, outcome="refused") if f.action is not Action.REPORT else f
+            for f in planned.findings
+        )
+        return finish(state, run, "refused", refused, message)
+    done = remediation.carry_out(state, runtime, planned, run)
+    failed = any(f.outcome.startswith("failed") for f in done)
+    return finish(state, run, "partial" if failed else "complete", done, "")
+
+
+def runs(state: State, limit: int = 20) -> list[dict[str, object]]:
+    """The latest runs, newest first, with their options and counts."""
+    rows = state.db.execute(
+        "SELECT * FROM reconciliation_runs WHERE application = ? ORDER BY id DESC LIMIT ?",
+        (state.application, limit),
+    ).fetchall()
+    return [
+        {
+            "run": row["id"],
+            "started_at": row["started_at"],
+            "finished_at": row["finished_at"],
+            "actor": row["actor"],
+            "status": row["status"],
+            "options": json.loads(row["options"]),
+            "counts": json.loads(row["counts"]),
+            "message": row["message"],
+        }
+        for row in rows
+    ]

@@ -1,0 +1,248 @@
+"""The state file: one SQLite database, its schema brought up to date by versioned migrations.
+
+SQLite because IDHub's state must survive a restart and a crash, and because a single file
+needs no server. The schema version lives in ``PRAGMA user_version``; each migration runs in its
+own transaction together with the version bump, so a file is always at exactly one version.
+A file written by a newer hostsim (a higher version than this one knows) is refused rather than
+misread. Append-only tables are enforced by triggers, not by convention.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from attrs import frozen
+
+from hostsim.errors import ConfigurationError
+
+#: Where the state lives when neither ``--state`` nor ``IDHUB_STATE`` says.
+STATE_VARIABLE = "IDHUB_STATE"
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_MS = 10_000
+
+
+@frozen
+class Migration:
+    """One step of the schema; ``version`` is the schema's version once it has run."""
+
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "identities, accounts, catalog, requests, approvals, grants, reconciliation, audit",
+        """
+        CREATE TABLE identities (
+            email        TEXT PRIMARY KEY,
+            first_name   TEXT,
+            last_name    TEXT,
+            display_name TEXT,
+            manager      TEXT REFERENCES identities(email) ON UPDATE CASCADE,
+            attributes   TEXT NOT NULL DEFAULT '{}',
+            created_at   TEXT NOT NULL,
+            updated_at   TEXT NOT NULL
+        );
+        CREATE TABLE accounts (
+            id            INTEGER PRIMARY KEY,
+            application   TEXT NOT NULL,
+            identity      TEXT NOT NULL REFERENCES identities(email) ON UPDATE CASCADE,
+            native_id     TEXT,
+            name          TEXT NOT NULL,
+            missing_since TEXT,
+            synced        TEXT NOT NULL DEFAULT '{}',
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            UNIQUE (application, identity)
+        );
+        CREATE TABLE entitlements (
+            id             TEXT PRIMARY KEY,
+            application    TEXT NOT NULL,
+            kind           TEXT NOT NULL,
+            name           TEXT NOT NULL,
+            native_id      TEXT NOT NULL DEFAULT '',
+            description    TEXT NOT NULL DEFAULT '',
+            carries        TEXT NOT NULL DEFAULT '[]',
+            owner          TEXT REFERENCES identities(email) ON UPDATE CASCADE,
+            approval_chain TEXT,
+            present        INTEGER NOT NULL DEFAULT 1,
+            synced_at      TEXT NOT NULL
+        );
+        CREATE TABLE requests (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            action        TEXT NOT NULL CHECK (action IN ('grant', 'revoke')),
+            identity      TEXT NOT NULL REFERENCES identities(email) ON UPDATE CASCADE,
+            entitlement   TEXT NOT NULL REFERENCES entitlements(id),
+            justification TEXT NOT NULL,
+            requested_by  TEXT NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN
+                ('pending', 'approved', 'rejected', 'withdrawn', 'failed', 'complete')),
+            reason        TEXT NOT NULL DEFAULT '',
+            steps         TEXT NOT NULL DEFAULT '[]',
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        );
+        CREATE TABLE approvals (
+            request    INTEGER NOT NULL REFERENCES requests(id),
+            position   INTEGER NOT NULL,
+            role       TEXT NOT NULL,
+            approver   TEXT NOT NULL,
+            decision   TEXT CHECK (decision IN ('approved', 'rejected', 'skipped')),
+            decided_at TEXT,
+            comment    TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (request, position)
+        );
+        CREATE TABLE grants (
+            id             INTEGER PRIMARY KEY,
+            identity       TEXT NOT NULL REFERENCES identities(email) ON UPDATE CASCADE,
+            entitlement    TEXT NOT NULL,
+            source         TEXT NOT NULL,
+            request        INTEGER REFERENCES requests(id),
+            granted_at     TEXT NOT NULL,
+            revoked_at     TEXT,
+            revoke_request INTEGER REFERENCES requests(id),
+            revoke_reason  TEXT NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX grants_held ON grants (identity, entitlement)
+            WHERE revoked_at IS NULL;
+        CREATE TABLE reconciliation_runs (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            application TEXT NOT NULL,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            actor       TEXT NOT NULL,
+            options     TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            counts      TEXT NOT NULL DEFAULT '{}',
+            message     TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE reconciliation_findings (
+            run       INTEGER NOT NULL REFERENCES reconciliation_runs(id),
+            account   TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            subject   TEXT NOT NULL DEFAULT '',
+            idhub     TEXT,
+            app       TEXT,
+            direction TEXT NOT NULL DEFAULT '',
+            action    TEXT NOT NULL DEFAULT '',
+            outcome   TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE audit (
+            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            at      TEXT NOT NULL,
+            actor   TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            request INTEGER,
+            result  TEXT NOT NULL,
+            detail  TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """,
+    ),
+    Migration(
+        2,
+        "leavers: an identity that left keeps its history but holds nothing",
+        """
+        ALTER TABLE identities ADD COLUMN left_at TEXT;
+        """,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def default_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """``IDHUB_STATE``, else ``$XDG_STATE_HOME/hostsim/state.sqlite3`` (``~/.local/state``)."""
+    if environ.get(STATE_VARIABLE):
+        return Path(environ[STATE_VARIABLE])
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "hostsim" / "state.sqlite3"
+
+
+def open_state(path: Path, migrations: tuple[Migration, ...] = MIGRATIONS) -> sqlite3.Connection:
+    """Open (creating if need be) the state file and migrate it to the newest schema."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigurationError(f"cannot open the state file {path}: {exc}") from exc
+    db.row_factory = sqlite3.Row
+    try:
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA journal_mode = WAL")
+        migrate(db, migrations, path)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise ConfigurationError(f"the state file {path} is not usable: {exc}") from exc
+    except ConfigurationError:
+        db.close()
+        raise
+    return db
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...], path: Path) -> list[int]:
+    """Run the migrations the file has not had yet; returns the versions applied."""
+    known = migrations[-1].version if migrations else 0
+    current = schema_version(db)
+    if current > known:
+        raise ConfigurationError(
+            f"the state file {path} has schema version {current}, newer than this hostsim "
+            f"knows ({known}); use a newer hostsim"
+        )
+    applied = []
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        with transaction(db):
+            if schema_version(db) >= migration.version:
+                continue  # another process ran it while this one waited for the write lock
+            # executescript would COMMIT first; run the statements one by one instead.
+            for statement in _statements(migration.sql):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {int(migration.version)}")
+        applied.append(migration.version)
+    return applied
+
+
+def _statements(sql: str) -> Iterator[str]:
+    """Split a script into complete statements (a trigger body holds ``;`` of its own)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``) so two processes never
+    interleave their reads and writes; committed at the end, rolled back on any error."""
+    if db.in_transaction:  # nested: part of the caller's transaction
+        yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -40,7 +40,7 @@ from hostsim.core.settings import CONFIG_TABLE, load_core_settings
 from hostsim.core.state import State
 from hostsim.core.store import default_path
 from hostsim.errors import InvalidInput
-from hostsim.model import Step
+from hostsim.model import OperationResult, Step
 from hostsim.redaction import Redactor
 from hostsim.runtime import Runtime
 
@@ -311,31 +311,23 @@ class CoreCommands:
     def identity_modify(self) -> int:
         before, after = identities.modify(self.state, self.args.email, self._fields())
         pushed = fulfilment.push_attributes(self.state, self.runtime, before, after)
-        if self.args.json:
-            _print_json(
-                {
-                    "identity": asdict(after),
-                    "account": None if pushed is None else output.result_data(pushed),
-                }
-            )
-            return 0
-        print(f"identity {after.email}: {'changed' if after != before else 'unchanged'}")
-        if pushed is not None:
-            output.write_result(pushed, sys.stdout, as_json=False)
-        return 0
+        verdict = "changed" if after != before else "unchanged"
+        return self._identity_and_account(after, pushed, verdict)
 
     def identity_remove(self) -> int:
         result = leavers.leave(self.state, self.runtime, self.args.email)
         person = identities.get(self.state.db, self.args.email)
+        return self._identity_and_account(person, result, f"left on {person.left_at}")
+
+    def _identity_and_account(
+        self, person: Identity, result: OperationResult | None, verdict: str
+    ) -> int:
+        """An identity, and what the connector did to its account (None: nothing)."""
         if self.args.json:
-            _print_json(
-                {
-                    "identity": asdict(person),
-                    "account": None if result is None else output.result_data(result),
-                }
-            )
+            account = None if result is None else output.result_data(result)
+            _print_json({"identity": asdict(person), "account": account})
             return 0
-        print(f"identity {person.email}: left on {person.left_at}")
+        print(f"identity {person.email}: {verdict}")
         if result is not None:
             output.write_result(result, sys.stdout, as_json=False)
         return 0

@@ -296,13 +296,17 @@ def _show(value: Any, as_json: bool) -> int:
     return 0
 
 
-def _runtime(registry: ConnectorRegistry, args: argparse.Namespace) -> Runtime:
+#: Tables of the config file that belong to the host, not to a connector.
+HOST_TABLES = (SCIM_TABLE, core_commands.CONFIG_TABLE)
+
+
+def _runtime(
+    registry: ConnectorRegistry, args: argparse.Namespace, whole: dict[str, Any]
+) -> Runtime:
     connector_type = registry.choose(args.connector)
-    whole = config.read_config(args.config)
     args.redact.add_settings(whole)
-    whole.pop(SCIM_TABLE, None)  # the SCIM server's own table, read by `serve`
-    whole.pop(core_commands.CONFIG_TABLE, None)  # IDHub's side, read by its commands
-    settings = config.connector_settings(whole, connector_type.name, {f.name for f in registry})
+    tables = {name: table for name, table in whole.items() if name not in HOST_TABLES}
+    settings = config.connector_settings(tables, connector_type.name, {f.name for f in registry})
     return Runtime(connector_type, settings)
 
 
@@ -314,9 +318,10 @@ def dispatch(args: argparse.Namespace) -> int:
     registry = load_connectors(get_plugin_manager())
     if args.command == "plugins":
         return _plugins(registry, args)
-    runtime = _runtime(registry, args)
+    whole = config.read_config(args.config)
+    runtime = _runtime(registry, args, whole)
     if args.command in core_commands.CORE_COMMANDS:
-        table = config.read_config(args.config).get(core_commands.CONFIG_TABLE, {})
+        table = whole.get(core_commands.CONFIG_TABLE, {})
         return core_commands.run(
             args, runtime.connector_type.name, lambda: runtime, table, args.redact
         )
@@ -327,7 +332,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from hostsim import scim  # the SCIM server (pydantic, werkzeug) loads only to serve
 
-        table = config.read_config(args.config).get(SCIM_TABLE, {})
+        table = whole.get(SCIM_TABLE, {})
         return scim.serve(
             runtime, os.environ, table, host=args.host, port=args.port, run_open=args.run_open
         )

@@ -12,6 +12,7 @@ and repeats nothing that was done.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from hostsim.converter import unstructure
@@ -40,6 +41,24 @@ def create_payload(identity: Identity, grants_: list[str]) -> dict[str, Any]:
         payload["attributes"] = dict(identity.attributes)
     if grants_:
         payload["grants"] = grants_
+    return payload
+
+
+def modify_payload(email: str, values: Mapping[str, str | None]) -> dict[str, Any]:
+    """The connector's modify request writing ``values`` (by attribute name) to the account
+    of ``email``: ``email`` renames, a name field is a field, anything else an extra
+    attribute; ``None`` (cleared in IDHub) is the empty string, which clears it."""
+    payload: dict[str, Any] = {"email": email}
+    extra: dict[str, str] = {}
+    for name, value in values.items():
+        if name == "email":
+            payload["new_email"] = value or ""
+        elif name in NAME_FIELDS:
+            payload[name] = value or ""
+        else:
+            extra[name] = value or ""
+    if extra:
+        payload["attributes"] = extra
     return payload
 
 
@@ -164,17 +183,8 @@ def push_attributes(
     }
     if not changed:
         return None
-    payload: dict[str, Any] = {"email": before.email}
-    extra = {}
-    for name, value in changed.items():
-        if name in NAME_FIELDS:
-            payload[name] = value or ""
-        else:
-            extra[name] = value or ""
-    if extra:
-        payload["attributes"] = extra
     try:
-        result = runtime.modify(payload)
+        result = runtime.modify(modify_payload(before.email, changed))
     except ConnectorError as exc:
         with transaction(state.db):
             state.record(

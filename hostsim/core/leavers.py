@@ -12,7 +12,7 @@ The identity's history stays.
 from __future__ import annotations
 
 from hostsim.core import accounts, grants, identities
-from hostsim.core.requests import OPEN
+from hostsim.core.requests import open_requests
 from hostsim.core.state import State
 from hostsim.core.store import transaction
 from hostsim.errors import ConnectorError
@@ -48,14 +48,7 @@ def leave(state: State, runtime: Runtime, email: str) -> OperationResult | None:
             deleted = account.name
             accounts.drop(state, account, why="the identity left")
         closed = grants.close_all(state, identity.email, "the identity left")
-        withdrawn = [
-            row["id"]
-            for row in state.db.execute(
-                f"SELECT id FROM requests WHERE identity = ? AND status IN "
-                f"({', '.join('?' * len(OPEN))})",
-                (identity.email, *OPEN),
-            )
-        ]
+        withdrawn = [row["id"] for row in open_requests(state.db, identity.email)]
         now = state.now()
         state.db.executemany(
             "UPDATE requests SET status = 'withdrawn', reason = 'the identity left', "

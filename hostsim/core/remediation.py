@@ -11,13 +11,11 @@ finds what is still different.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from attrs import evolve
 
 from hostsim.core import accounts, grants, identities
-from hostsim.core.fulfilment import create_payload, link_created
-from hostsim.core.identities import NAME_FIELDS
+from hostsim.core.fulfilment import create_payload, link_created, modify_payload
 from hostsim.core.reconciliation import Action, Finding, Kind, Plan, app_email, app_value
 from hostsim.core.state import State
 from hostsim.core.store import transaction
@@ -52,23 +50,6 @@ def _through_connector(
             app=finding.app,
         )
     return evolve(finding, outcome=outcome), result
-
-
-def _push_payload(user: Account, pushes: list[Finding]) -> dict[str, Any]:
-    """One modify for every attribute pushed to an account (empty string clears)."""
-    payload: dict[str, Any] = {"email": app_email(user)}
-    extra: dict[str, str] = {}
-    for finding in pushes:
-        value = finding.idhub or ""
-        if finding.subject == "email":
-            payload["new_email"] = value
-        elif finding.subject in NAME_FIELDS:
-            payload[finding.subject] = value
-        else:
-            extra[finding.subject] = value
-    if extra:
-        payload["attributes"] = extra
-    return payload
 
 
 def _bookkeeping(state: State, plan: Plan, run: int) -> dict[int, Finding]:
@@ -179,7 +160,7 @@ def _push(
     finished: dict[int, Finding],
 ) -> Account:
     """One modify carrying every attribute pushed to an account; returns it (renamed)."""
-    payload = _push_payload(user, pushes)
+    payload = modify_payload(app_email(user), {f.subject: f.idhub for f in pushes})
     first, result = _through_connector(state, pushes[0], run, lambda: runtime.modify(payload))
     for finding in pushes:
         finished[id(finding)] = evolve(finding, outcome=first.outcome)

@@ -200,12 +200,21 @@ def resolve_chain(
 # --- submit, decide, withdraw ---------------------------------------------------------
 
 
+def open_requests(
+    db: sqlite3.Connection, identity: str, entitlement: str | None = None
+) -> list[sqlite3.Row]:
+    """``id`` and ``action`` of an identity's requests still open (of one entitlement)."""
+    statuses = ", ".join("?" * len(OPEN))
+    sql = f"SELECT id, action FROM requests WHERE identity = ? AND status IN ({statuses})"
+    params: tuple[str, ...] = (identity, *OPEN)
+    if entitlement is not None:
+        sql += " AND entitlement = ?"
+        params += (entitlement,)
+    return db.execute(sql + " ORDER BY id", params).fetchall()
+
+
 def _refuse_duplicates(state: State, action: Action, identity: str, entitlement: str) -> None:
-    open_one = state.db.execute(
-        "SELECT id, action FROM requests WHERE identity = ? AND entitlement = ? "
-        f"AND status IN ({', '.join('?' * len(OPEN))})",
-        (identity, entitlement, *OPEN),
-    ).fetchone()
+    open_one = next(iter(open_requests(state.db, identity, entitlement)), None)
     if open_one is not None:
         raise AlreadyExists(
             f"request {open_one['id']} ({open_one['action']} {entitlement} for {identity}) "

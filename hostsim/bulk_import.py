@@ -5,7 +5,7 @@ order); ``grants`` holds entitlement ids separated by ``;`` (``group:NAME``, ``p
 empty name cell means "not given".
 
 1. **Validate everything, change nothing.** Every row is structured into a
-   :class:`~hostsim.model.CreateRequest` by the runtime (the contract's converter), checked for
+   :class:`~hostsim.contract.CreateRequest` by the runtime (the contract's converter), checked for
    what the host knows (an email in every row, no email twice, entitlement kinds the connector
    declares), then by the connector's own checks when it offers them (``check_create``: its
    input rules and the existence of the groups and policies, reads only). Each distinct
@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 
-from hostsim.errors import ConnectorError, InvalidInput
-from hostsim.model import Capability, OperationResult, Step, StepStatus
+from hostsim.contract.errors import ConnectorError, InvalidInput
+from hostsim.contract.model import Capability, OperationResult, Step, StepStatus
 from hostsim.runtime import Runtime
 
 COLUMNS = ("email", "first_name", "last_name", "display_name", "grants")

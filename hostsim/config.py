@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hostsim.errors import ConfigurationError
+from hostsim.contract.errors import ConfigurationError
 
 #: A key path as cattrs' error messages and the connector's own checks write it.
 _PATH = re.compile(r"\$(?:\.[A-Za-z_][\w-]*|\['(?:[^'\\]|\\.)*'\]|\[\d+\])*")

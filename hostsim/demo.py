@@ -9,6 +9,7 @@ the embedded endpoint with throwaway credentials, so a real account can never be
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -19,10 +20,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 
-from hostsim import output
+from hostsim import output, redaction
+from hostsim.arguments import build_parser
+from hostsim.contract.errors import ConnectorError
+from hostsim.contract.model import FetchKind
+from hostsim.core import commands as core_commands
 from hostsim.embedded_aws import FOREIGN_AWS_VARIABLES, EmbeddedAWS
-from hostsim.errors import ConnectorError
-from hostsim.model import FetchKind
+from hostsim.exits import guarded
 from hostsim.plugins import get_plugin_manager, load_connectors
 from hostsim.runtime import Runtime
 
@@ -207,24 +211,29 @@ def _lifecycle(say: Narrator, arns: dict[str, str]) -> None:
     say.fetch("Reconcile: no accounts left", FetchKind.USERS)
 
 
-def _idhub(out: TextIO, state: Path, connector: str) -> None:
+def _idhub(out: TextIO, state: Path, runtime: Runtime) -> None:
     """IDHub's side on the same account: people, the catalog, a request through two approvals
     into AWS, a direct grant that survives the group's revocation, and a reconciliation that
-    catches and undoes an administrator's change made behind IDHub's back. Each step is the
-    real CLI (``hostsim.cli.main``) on one state file, so the output is exactly the CLI's."""
-    from hostsim import cli  # the CLI imports this module lazily
-
+    catches and undoes an administrator's change made behind IDHub's back. Each step is a real
+    command line, parsed by the CLI's grammar and run by the function the CLI dispatches IDHub
+    commands to, on one state file, so the output is exactly the CLI's."""
+    parser = build_parser()
+    redact = redaction.from_environment(os.environ)
     number = 0
 
-    def hostsim(title: str, *args: str, actor: str = "admin@example.com") -> None:
+    def run(args: argparse.Namespace) -> int:
+        return core_commands.run(args, runtime.connector_type.name, lambda: runtime, {}, redact)
+
+    def hostsim(title: str, *words: str, actor: str = "admin@example.com") -> None:
         nonlocal number
         number += 1
-        shown = " ".join(f"'{a}'" if " " in a else a for a in args)
+        shown = " ".join(f"'{a}'" if " " in a else a for a in words)
         out.write(f"\n=== IDHub {number}. {title}\n$ hostsim {shown} --as {actor}\n")
         out.flush()
-        line = [*args, "--state", str(state), "--as", actor, "--connector", connector]
+        args = parser.parse_args([*words, "--state", str(state), "--as", actor])
+        args.redact = redact
         with redirect_stdout(out):
-            code = cli.main(line)
+            code = guarded(args, run)
         if code:
             out.write(f"(exit {code})\n")
 
@@ -302,6 +311,6 @@ def run_demo(out: TextIO, connector: str | None = None) -> int:
             "reconciliation, audit), its state in a temporary SQLite file.\n"
         )
         with tempfile.TemporaryDirectory(prefix="hostsim-demo-") as scratch:
-            _idhub(out, Path(scratch) / "state.sqlite3", connector_type.name)
+            _idhub(out, Path(scratch) / "state.sqlite3", runtime)
         out.write(f"\nDone: {len(aws.calls())} IAM calls reached the embedded AWS.\n")
     return 0

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from hostsim.bulk_import import RowProblem, RowResult, summary
-from hostsim.converter import unstructure
-from hostsim.model import FetchKind, FetchRow, OperationResult, Step
+from hostsim.contract.converter import unstructure
+from hostsim.contract.model import FetchKind, FetchRow, OperationResult, Step
 
 #: The columns of the human table per fetch kind (JSON carries every field).
 TABLE_COLUMNS: dict[FetchKind, tuple[str, ...]] = {

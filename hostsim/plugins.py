@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from hostsim import hookspecs
+from hostsim.contract import hookspecs
 from hostsim.registry import ConnectorRegistry
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hostsim.connector import ConnectorType
-from hostsim.errors import ConfigurationError, PluginError
+from hostsim.contract.connector import ConnectorType
+from hostsim.contract.errors import ConfigurationError, PluginError
 
 
 class ConnectorRegistry:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
-from hostsim.connector import Connector, ConnectorType
-from hostsim.converter import structure
-from hostsim.errors import InvalidInput, PluginError
-from hostsim.model import (
+from hostsim.contract.connector import Connector, ConnectorType
+from hostsim.contract.converter import structure
+from hostsim.contract.errors import InvalidInput, PluginError
+from hostsim.contract.model import (
     AccessRequest,
     Capability,
     ConnectionStatus,

@@ -19,16 +19,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
 
-from hostsim.errors import AlreadyExists, InvalidInput, NotFound, Transient
-from hostsim.model import (
+from hostsim.contract import (
     AccountRef,
+    AlreadyExists,
     CreateRequest,
     DeleteRequest,
+    InvalidInput,
     ModifyRequest,
+    NotFound,
     OperationResult,
+    StepLog,
+    StepOutcome,
     StepStatus,
+    Transient,
 )
-from hostsim.steps import StepLog, StepOutcome
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.deletion import UserDeletion

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from attrs import frozen
 
-from hostsim.errors import InvalidInput
+from hostsim.contract import InvalidInput
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.settings import CORE_ATTRIBUTES, Settings
 

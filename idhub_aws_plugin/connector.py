@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hostsim.model import (
+from hostsim.contract import (
     AccessRequest,
     AccountRef,
     AttributeSpec,
@@ -25,8 +25,8 @@ from hostsim.model import (
     GroupRequest,
     ModifyRequest,
     OperationResult,
+    StepLog,
 )
-from hostsim.steps import StepLog
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.accounts import Accounts
 from idhub_aws_plugin.client import AwsClients

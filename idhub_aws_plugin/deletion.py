@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hostsim.errors import Conflict
-from hostsim.steps import StepLog, StepOutcome
+from hostsim.contract import Conflict, StepLog, StepOutcome
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code, is_missing_user
 

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from attrs import frozen
 
-from hostsim.errors import NotFound
-from hostsim.steps import StepOutcome
+from hostsim.contract import NotFound, StepOutcome
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code

@@ -1,7 +1,7 @@
 """Translation of AWS failures into the host's error hierarchy, at the plugin's edge.
 
 Nothing else in the plugin catches botocore exceptions for reporting; everything that leaves the
-plugin is a :class:`hostsim.errors.ConnectorError`, raised ``from`` the original so ``--debug``
+plugin is a :class:`hostsim.contract.ConnectorError`, raised ``from`` the original so ``--debug``
 still shows the AWS detail. Messages carry IAM's error code and message, which name the entity
 but never a credential.
 """
@@ -24,7 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from hostsim.errors import (
+from hostsim.contract import (
     AlreadyExists,
     ConfigurationError,
     Conflict,

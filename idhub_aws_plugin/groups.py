@@ -11,9 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from hostsim.errors import Refused
-from hostsim.model import OperationResult, StepStatus
-from hostsim.steps import StepLog
+from hostsim.contract import OperationResult, Refused, StepLog, StepStatus
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.deletion import remove_each

@@ -12,7 +12,7 @@ import re
 import string
 import unicodedata
 
-from hostsim.errors import InvalidInput
+from hostsim.contract import InvalidInput
 
 # The patterns are used with fullmatch: with match, ``$`` would accept a trailing newline.
 EMAIL = re.compile(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hostsim.connector import ConnectorType
-from hostsim.hookspecs import hookimpl
-from hostsim.model import Capability
+from hostsim.contract import Capability, ConnectorType, hookimpl
 from idhub_aws_plugin.connector import AwsIamConnector
 
 CONNECTOR_NAME = "aws-iam"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hostsim.model import Account, FetchKind, FetchRow, Group, GroupAccess, Policy, PolicyAccess
+from hostsim.contract import Account, FetchKind, FetchRow, Group, GroupAccess, Policy, PolicyAccess
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.client import PAGE

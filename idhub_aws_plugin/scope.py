@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
-from hostsim.errors import Refused
+from hostsim.contract import Refused
 from idhub_aws_plugin.settings import Settings
 
 

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from attrs import field, frozen
 
-from hostsim.converter import structure
-from hostsim.errors import ConfigurationError
+from hostsim.contract import ConfigurationError, structure
 from idhub_aws_plugin import input_rules
 
 #: The account attributes every connector knows by name; anything else is an extra attribute.

@@ -15,9 +15,9 @@ from seeding import (
     user_names,
 )
 
+from hostsim.contract.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Transient
+from hostsim.contract.model import CreateRequest, DeleteRequest, ModifyRequest, StepStatus
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Transient
-from hostsim.model import CreateRequest, DeleteRequest, ModifyRequest, StepStatus
 from idhub_aws_plugin.client import AwsClients
 from idhub_aws_plugin.connector import AwsIamConnector
 from idhub_aws_plugin.settings import load_settings

@@ -16,10 +16,9 @@ from seeding import direct_policies_of, group, groups_of, policy, tags_of, user_
 from hostsim import bulk_import
 from hostsim.bulk_import import ImportRefused, ImportRow, RowStatus
 from hostsim.cli import main
-from hostsim.connector import Connector, ConnectorType
-from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import InvalidInput
-from hostsim.model import (
+from hostsim.contract.connector import Connector, ConnectorType
+from hostsim.contract.errors import InvalidInput
+from hostsim.contract.model import (
     AccountRef,
     Capability,
     CreateRequest,
@@ -27,6 +26,7 @@ from hostsim.model import (
     Step,
     StepStatus,
 )
+from hostsim.embedded_aws import EmbeddedAWS
 from hostsim.runtime import Runtime
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ from typing import Any, cast
 import pluggy
 import pytest
 
-from hostsim import hookspecs
-from hostsim.connector import Connector, ConnectorFactory, ConnectorType
-from hostsim.errors import ConfigurationError, InvalidInput, PluginError
-from hostsim.hookspecs import hookimpl
-from hostsim.model import Capability
+from hostsim.contract import hookspecs
+from hostsim.contract.connector import Connector, ConnectorFactory, ConnectorType
+from hostsim.contract.errors import ConfigurationError, InvalidInput, PluginError
+from hostsim.contract.hookspecs import hookimpl
+from hostsim.contract.model import Capability
 from hostsim.plugins import get_plugin_manager, load_connectors
 from hostsim.registry import ConnectorRegistry
 from hostsim.runtime import Runtime

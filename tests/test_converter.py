@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hostsim.converter import structure, unstructure
-from hostsim.errors import ConfigurationError, InvalidInput
-from hostsim.model import (
+from hostsim.contract.converter import structure, unstructure
+from hostsim.contract.errors import ConfigurationError, InvalidInput
+from hostsim.contract.model import (
     AccountRef,
     CreateRequest,
     OperationResult,

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 from seeding import direct_policies_of, group, groups_of, policy
 
+from hostsim.contract.errors import InvalidInput, NotFound
+from hostsim.contract.model import AccessRequest, CreateRequest, FetchKind, PolicyAccess
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import InvalidInput, NotFound
-from hostsim.model import AccessRequest, CreateRequest, FetchKind, PolicyAccess
 from idhub_aws_plugin.connector import AwsIamConnector
 
 if TYPE_CHECKING:

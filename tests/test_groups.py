@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 from seeding import document, group, policy
 
+from hostsim.contract.errors import InvalidInput, Refused
+from hostsim.contract.model import GroupRequest
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import InvalidInput, Refused
-from hostsim.model import GroupRequest
 from idhub_aws_plugin.connector import AwsIamConnector
 
 if TYPE_CHECKING:

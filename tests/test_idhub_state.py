@@ -20,6 +20,7 @@ from idhub_cli import HOSTSIM, IDHub
 from seeding import group, groups_of, policy, user_names
 
 from hostsim import cli
+from hostsim.contract.errors import ConfigurationError, InvalidInput, NotFound, Refused
 from hostsim.core import audit, identities
 from hostsim.core.catalog import Entitlement
 from hostsim.core.identities import Identity
@@ -36,7 +37,6 @@ from hostsim.core.store import (
     schema_version,
 )
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import ConfigurationError, InvalidInput, NotFound, Refused
 from hostsim.redaction import MASK, Redactor
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hostsim.errors import InvalidInput
+from hostsim.contract.errors import InvalidInput
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.entitlements import Entitlement, entitlement_problems, parse_entitlement
 

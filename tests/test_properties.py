@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from seeding import direct_policies_of, groups_of, tags_of, user_names
 
+from hostsim.contract.errors import AlreadyExists, ConnectorError, InvalidInput, NotFound, Transient
+from hostsim.contract.model import AccessRequest, CreateRequest, DeleteRequest, ModifyRequest
 from hostsim.embedded_aws import EmbeddedAWS
 from hostsim.embedded_aws.iam_errors import IAMError
 from hostsim.embedded_aws.user_tags import merged_tags
 from hostsim.embedded_aws.validation import USER_NAME_MAX, check_name, check_tags
-from hostsim.errors import AlreadyExists, ConnectorError, InvalidInput, NotFound, Transient
-from hostsim.model import AccessRequest, CreateRequest, DeleteRequest, ModifyRequest
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.accounts import normalize_email
 from idhub_aws_plugin.attributes import AttributeMap

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 
 from seeding import document, group, policy
 
-from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.model import (
+from hostsim.contract.model import (
     AccessRequest,
     Account,
     CreateRequest,
@@ -17,6 +16,7 @@ from hostsim.model import (
     Policy,
     PolicyAccess,
 )
+from hostsim.embedded_aws import EmbeddedAWS
 from idhub_aws_plugin.connector import AwsIamConnector
 
 if TYPE_CHECKING:

@@ -30,8 +30,7 @@ from seeding import (
 import idhub_aws_plugin
 from hostsim.cli import main
 from hostsim.config import KeyLines, key_paths, locate, located_errors
-from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import (
+from hostsim.contract.errors import (
     ConfigurationError,
     Conflict,
     ConnectorError,
@@ -39,7 +38,7 @@ from hostsim.errors import (
     PermissionDenied,
     Transient,
 )
-from hostsim.model import (
+from hostsim.contract.model import (
     AccessRequest,
     CreateRequest,
     DeleteRequest,
@@ -47,6 +46,7 @@ from hostsim.model import (
     ModifyRequest,
     Step,
 )
+from hostsim.embedded_aws import EmbeddedAWS
 from idhub_aws_plugin import accounts
 from idhub_aws_plugin.accounts import FreshUserWait
 from idhub_aws_plugin.connector import AwsIamConnector

@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from seeding import document, group, policy
 
 from hostsim import output
+from hostsim.contract.model import FetchKind
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.model import FetchKind
 from idhub_aws_plugin import reconcile
 from idhub_aws_plugin.connector import AwsIamConnector
 

@@ -25,8 +25,8 @@ from scim2_tester.checkers import patch_add, patch_replace
 from seeding import direct_policies_of, group, groups_of, policy, tags_of, user_names
 
 from hostsim import cli
+from hostsim.contract.errors import ConfigurationError
 from hostsim.embedded_aws import EmbeddedAWS
-from hostsim.errors import ConfigurationError
 from hostsim.plugins import get_plugin_manager, load_connectors
 from hostsim.runtime import Runtime
 from hostsim.scim import (

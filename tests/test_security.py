@@ -18,9 +18,15 @@ from botocore.credentials import DeferredRefreshableCredentials
 from policy_audit import CONNECTOR_ACTIONS, ActionLog
 from seeding import document, group, user_names
 
+from hostsim.contract.errors import ConfigurationError, Refused
+from hostsim.contract.model import (
+    AccessRequest,
+    CreateRequest,
+    DeleteRequest,
+    FetchKind,
+    ModifyRequest,
+)
 from hostsim.embedded_aws import Call, EmbeddedAWS
-from hostsim.errors import ConfigurationError, Refused
-from hostsim.model import AccessRequest, CreateRequest, DeleteRequest, FetchKind, ModifyRequest
 from hostsim.redaction import MASK, RedactingFilter, RedactingStream, Redactor, from_environment
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.client import USER_AGENT, AwsClients

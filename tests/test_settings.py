@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hostsim.config import connector_settings, read_config
-from hostsim.errors import ConfigurationError
+from hostsim.contract.errors import ConfigurationError
 from idhub_aws_plugin.settings import AttributeMapping, load_settings
 
 

@@ -15,12 +15,12 @@ from collections.abc import Iterator
 
 from attrs import frozen
 
+from hostsim.contract.errors import ConfigurationError, InvalidInput, NotFound
+from hostsim.contract.model import FetchKind, Group, Policy
 from hostsim.core import identities
 from hostsim.core.settings import check_chain
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import ConfigurationError, InvalidInput, NotFound
-from hostsim.model import FetchKind, Group, Policy
 from hostsim.runtime import Runtime
 
 

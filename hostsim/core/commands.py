@@ -21,7 +21,9 @@ from typing import Any
 from attrs import asdict
 
 from hostsim import output
-from hostsim.converter import structure
+from hostsim.contract.converter import structure
+from hostsim.contract.errors import InvalidInput
+from hostsim.contract.model import OperationResult, Step
 from hostsim.core import (
     accounts,
     audit,
@@ -34,13 +36,11 @@ from hostsim.core import (
     requests,
 )
 from hostsim.core.identities import Identity
-from hostsim.core.reconciliation import Options, Remedy
+from hostsim.core.plan import Options, Remedy
 from hostsim.core.requests import Action, Request, Status
 from hostsim.core.settings import CONFIG_TABLE, load_core_settings
 from hostsim.core.state import State
 from hostsim.core.store import default_path
-from hostsim.errors import InvalidInput
-from hostsim.model import OperationResult, Step
 from hostsim.redaction import Redactor
 from hostsim.runtime import Runtime
 

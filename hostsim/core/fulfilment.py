@@ -15,7 +15,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hostsim.converter import unstructure
+from hostsim.contract.converter import unstructure
+from hostsim.contract.errors import AlreadyExists, ConnectorError
+from hostsim.contract.model import OperationResult, Step
 from hostsim.core import accounts, grants, identities
 from hostsim.core import requests as requests_
 from hostsim.core.claims import claim
@@ -24,8 +26,6 @@ from hostsim.core.requests import Action, Request, Status
 from hostsim.core.settings import SyncDirection
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import AlreadyExists, ConnectorError
-from hostsim.model import OperationResult, Step
 from hostsim.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 
 from attrs import evolve, field, frozen
 
+from hostsim.contract.errors import AlreadyExists, InvalidInput, NotFound
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import AlreadyExists, InvalidInput, NotFound
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: The attributes every identity has as columns; others live in ``attributes``.

@@ -11,12 +11,12 @@ The identity's history stays.
 
 from __future__ import annotations
 
+from hostsim.contract.errors import ConnectorError
+from hostsim.contract.model import OperationResult
 from hostsim.core import accounts, grants, identities
 from hostsim.core.requests import open_requests
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import ConnectorError
-from hostsim.model import OperationResult
 from hostsim.runtime import Runtime
 
 

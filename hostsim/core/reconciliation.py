@@ -30,109 +30,32 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from enum import StrEnum
 
-from attrs import evolve, field, frozen
+from attrs import evolve, frozen
 
-from hostsim.core import accounts, grants, identities
+from hostsim.contract.errors import ConnectorError
+from hostsim.contract.model import Account, FetchKind, PolicyAccess
+from hostsim.core import accounts, grants, identities, remediation
 from hostsim.core.accounts import AccountRecord
 from hostsim.core.identities import Identity
+from hostsim.core.plan import (
+    BY_EMAIL,
+    Action,
+    Finding,
+    Kind,
+    Options,
+    Plan,
+    Remedy,
+    Report,
+    app_email,
+    app_value,
+)
 from hostsim.core.settings import SyncDirection
 from hostsim.core.state import State, parse_timestamp
 from hostsim.core.store import transaction
-from hostsim.errors import ConnectorError
-from hostsim.model import Account, FetchKind, PolicyAccess
 from hostsim.runtime import Runtime
 
 SECONDS_PER_DAY = 86_400
-
-
-class Remedy(StrEnum):
-    """What a run may fix, each asked for by name (``--remediate``)."""
-
-    REVOKE = "revoke"  # take away access granted out of band
-    RESTORE = "restore"  # give back approved access removed out of band; recreate missing
-    ATTRIBUTES = "attributes"  # apply each attribute's sync direction
-    DELETE_ORPHANS = "delete-orphans"  # delete accounts no identity owns
-
-
-class Kind(StrEnum):
-    ORPHAN = "orphan-account"
-    CORRELATED = "correlated"
-    MISSING = "missing-account"
-    STALE = "stale-account"
-    GRANTED_OUT_OF_BAND = "granted-out-of-band"
-    REMOVED_OUT_OF_BAND = "removed-out-of-band"
-    ATTRIBUTE = "attribute-drift"
-
-
-class Action(StrEnum):
-    REPORT = "report"  # found, not fixed (no remedy asked, or none applies)
-    LINK = "link"
-    REVOKE = "revoke"
-    GRANT = "grant"
-    PUSH = "push"  # IDHub's value written to the application
-    PULL = "pull"  # the application's value written to IDHub
-    CREATE = "create"
-    DROP = "drop"  # IDHub forgets the account
-    DELETE = "delete"  # the account is deleted from the application
-
-
-#: Actions that remove an account (from IDHub's records or from the application).
-REMOVALS = (Action.DROP, Action.DELETE)
-#: Actions the connector carries out on an account it looks up by its email alone.
-BY_EMAIL = (Action.DELETE, Action.REVOKE, Action.GRANT, Action.PUSH)
-
-
-@frozen
-class Options:
-    remedies: frozenset[Remedy] = frozenset()
-    stale_days: int = 7
-    deletion_threshold: int = 20
-
-
-@frozen
-class Finding:
-    account: str
-    kind: Kind
-    subject: str = ""
-    idhub: str | None = None
-    app: str | None = None
-    direction: str = ""
-    action: Action = Action.REPORT
-    outcome: str = ""
-    detail: str = ""
-
-
-@frozen
-class Plan:
-    """What a run found and means to do, before anything changes."""
-
-    findings: tuple[Finding, ...]
-    #: Accounts either side knows: IDHub's accounts plus the application's unlinked ones.
-    population: int
-    #: App accounts by the IDHub account (identity) they match, for the remedies.
-    matched: dict[str, Account] = field(factory=dict)
-    #: Agreed attribute values per identity, before remedies change any.
-    baselines: dict[str, dict[str, str | None]] = field(factory=dict)
-    #: The attributes compared (the connector's schema).
-    attributes: tuple[str, ...] = ()
-
-    @property
-    def removals(self) -> int:
-        return sum(1 for finding in self.findings if finding.action in REMOVALS)
-
-    def over_threshold(self, threshold: int) -> bool:
-        return self.population > 0 and self.removals * 100 > threshold * self.population
-
-
-@frozen
-class Report:
-    run: int
-    status: str  # complete, partial (a remedy failed), refused
-    findings: tuple[Finding, ...]
-    counts: dict[str, int]
-    message: str = ""
 
 
 # --- reading the application --------------------------------------------------------------
@@ -155,20 +78,6 @@ def read(runtime: Runtime) -> Snapshot:
             direct.setdefault(row.user_id, set()).add(f"policy:{row.policy_arn}")
     attributes = tuple(spec.name for spec in runtime.schema().attributes)
     return Snapshot(users, {k: frozenset(v) for k, v in direct.items()}, attributes)
-
-
-def app_email(account: Account) -> str:
-    return (account.email or account.user_name).lower()
-
-
-def app_value(account: Account, attribute: str) -> str | None:
-    if attribute == "email":
-        return app_email(account)
-    if attribute in identities.NAME_FIELDS:
-        value: str | None = getattr(account, attribute)
-    else:
-        value = account.attributes.get(attribute)
-    return value or None
 
 
 def app_access(account: Account, snapshot: Snapshot) -> set[str]:
@@ -463,8 +372,6 @@ def finish(
 
 def reconcile(state: State, runtime: Runtime, options: Options) -> Report:
     """One reconciliation run: read, plan, check the threshold, remedy, log."""
-    from hostsim.core import remediation
-
     run = _start(state, options)
     try:
         snapshot = read(runtime)

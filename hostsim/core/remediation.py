@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from attrs import evolve
 
+from hostsim.contract.errors import ConnectorError
+from hostsim.contract.model import Account, OperationResult
 from hostsim.core import accounts, grants, identities
 from hostsim.core.fulfilment import create_payload, link_created, modify_payload
-from hostsim.core.reconciliation import Action, Finding, Kind, Plan, app_email, app_value
+from hostsim.core.plan import Action, Finding, Kind, Plan, app_email, app_value
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import ConnectorError
-from hostsim.model import Account, OperationResult
 from hostsim.runtime import Runtime
 
 

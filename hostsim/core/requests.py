@@ -18,13 +18,13 @@ from typing import Any
 
 from attrs import frozen
 
+from hostsim.contract.errors import AlreadyExists, InvalidInput, NotFound, Refused
 from hostsim.core import catalog, grants, identities
 from hostsim.core.catalog import Entitlement
 from hostsim.core.identities import Identity
 from hostsim.core.settings import AUTO_APPROVAL
 from hostsim.core.state import State
 from hostsim.core.store import transaction
-from hostsim.errors import AlreadyExists, InvalidInput, NotFound, Refused
 
 #: Requests IDHub still has to act on (a failed one waits for a retry or a withdrawal).
 OPEN = ("pending", "approved", "failed")

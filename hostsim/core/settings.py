@@ -22,8 +22,8 @@ from typing import Any
 
 from attrs import evolve, field, frozen
 
-from hostsim.converter import structure
-from hostsim.errors import ConfigurationError
+from hostsim.contract.converter import structure
+from hostsim.contract.errors import ConfigurationError
 
 CONFIG_TABLE = "idhub"
 #: Approval steps that are not an identity's email.

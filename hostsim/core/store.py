@@ -17,7 +17,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from hostsim.errors import ConfigurationError
+from hostsim.contract.errors import ConfigurationError
 
 #: Where the state lives when neither ``--state`` nor ``IDHUB_STATE`` says.
 STATE_VARIABLE = "IDHUB_STATE"

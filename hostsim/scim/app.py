@@ -37,9 +37,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from hostsim.converter import unstructure
-from hostsim.errors import ConfigurationError, ConnectorError
-from hostsim.model import Capability
+from hostsim.contract.converter import unstructure
+from hostsim.contract.errors import ConfigurationError, ConnectorError
+from hostsim.contract.model import Capability
 from hostsim.runtime import Runtime
 from hostsim.scim import discovery
 from hostsim.scim import errors as scim_errors

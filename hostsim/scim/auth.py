@@ -19,7 +19,7 @@ from typing import Any
 
 from attrs import frozen
 
-from hostsim.errors import ConfigurationError
+from hostsim.contract.errors import ConfigurationError
 
 #: The config file's table for the SCIM server (not a connector's table).
 CONFIG_TABLE = "scim"

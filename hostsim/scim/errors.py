@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import Error, SCIMException
 
-from hostsim import errors as host
-from hostsim.model import Step, StepStatus
+from hostsim.contract import errors as host
+from hostsim.contract.model import Step, StepStatus
 
 #: The host's error classes, most specific first: (HTTP status, scimType or None).
 _STATUS: tuple[tuple[type[host.ConnectorError], int, str | None], ...] = (

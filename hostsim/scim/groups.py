@@ -24,8 +24,8 @@ from scim2_models import (
     UniquenessException,
 )
 
-from hostsim.model import Account, FetchKind, GroupAccess
-from hostsim.model import Group as IamGroup
+from hostsim.contract.model import Account, FetchKind, GroupAccess
+from hostsim.contract.model import Group as IamGroup
 from hostsim.runtime import Runtime
 
 

@@ -53,7 +53,7 @@ from scim2_models import (
     User,
 )
 
-from hostsim.model import Account, FetchKind, Group, PolicyAccess
+from hostsim.contract.model import Account, FetchKind, Group, PolicyAccess
 from hostsim.runtime import Runtime
 
 EXTENSION_URN = "urn:idhub:params:scim:schemas:extension:connector:2.0:User"

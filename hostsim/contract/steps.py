@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from hostsim.errors import ConnectorError
-from hostsim.model import AccountRef, OperationResult, Step, StepStatus
+from hostsim.contract.errors import ConnectorError
+from hostsim.contract.model import AccountRef, OperationResult, Step, StepStatus
 
 #: Turns a foreign exception (botocore's, say) into a contract error, or returns None to let it
 #: propagate unchanged (a programming error should keep its traceback).

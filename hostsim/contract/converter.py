@@ -2,9 +2,9 @@
 
 Strict on purpose: unknown keys are refused (a misspelled option must not be silently ignored),
 and no value is coerced (``5`` is not a string, ``"abc"`` is not a list of three letters). A
-failure becomes one :class:`~hostsim.errors.InvalidInput` (or the error class the caller asks
-for) whose message names each field by its path, as cattrs' ``transform_error`` writes it:
-``invalid value for type, expected str @ $.email``.
+failure becomes one :class:`~hostsim.contract.errors.InvalidInput` (or the error class the
+caller asks for) whose message names each field by its path, as cattrs' ``transform_error``
+writes it: ``invalid value for type, expected str @ $.email``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar, get_args
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from hostsim.errors import ConnectorError, InvalidInput
+from hostsim.contract.errors import ConnectorError, InvalidInput
 
 T = TypeVar("T")
 

@@ -2,8 +2,8 @@
 
 Every type is a small frozen attrs class built from plain JSON-able values, so the same payload
 can come from the CLI, a SCIM request or a test, and be structured and validated by the one
-cattrs converter in :mod:`hostsim.converter`. Requests are what the host asks for; rows are what
-``fetch`` yields; results report what an operation did, step by step.
+cattrs converter in :mod:`hostsim.contract.converter`. Requests are what the host asks for;
+rows are what ``fetch`` yields; results report what an operation did, step by step.
 """
 
 from __future__ import annotations

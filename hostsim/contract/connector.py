@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from attrs import field, frozen
 
-from hostsim.errors import PluginError
-from hostsim.model import (
+from hostsim.contract.errors import PluginError
+from hostsim.contract.model import (
     AccessRequest,
     Capability,
     ConnectionStatus,
@@ -106,5 +106,5 @@ class ConnectorType:
         converter=_as_capabilities, validator=_known_capabilities
     )
     #: Opens a connector from its raw settings (the connector's table of the config file);
-    #: raises :class:`hostsim.errors.ConfigurationError` for bad settings.
+    #: raises :class:`hostsim.contract.errors.ConfigurationError` for bad settings.
     open: ConnectorFactory

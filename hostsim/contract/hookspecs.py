@@ -3,7 +3,7 @@ all ``idhub``.
 
 Plugins import the markers from here, the way llm plugins import ``llm.hookimpl``::
 
-    from hostsim.hookspecs import hookimpl
+    from hostsim.contract import hookimpl
 
     @hookimpl
     def register_connectors(register):
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from hostsim.connector import ConnectorType
+from hostsim.contract.connector import ConnectorType
 
 PROJECT = "idhub"
 

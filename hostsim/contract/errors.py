@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hostsim.model import Step
+from hostsim.contract.model import Step
 
 
 class ConnectorError(Exception):

@@ -1,0 +1,150 @@
+"""The ``hostsim`` command line's grammar: every command, its arguments and options.
+
+Kept apart from :mod:`hostsim.cli` (which dispatches) so that the demo can parse the very same
+command lines and hand them to the very same functions, without going through ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hostsim import bulk_import
+from hostsim.contract import FetchKind
+from hostsim.core import commands as core_commands
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= bulk_import.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers from 1 to {bulk_import.MAX_WORKERS}, got {text!r}"
+        )
+    return int(text)
+
+
+def _common_options(suppress: bool) -> argparse.ArgumentParser:
+    """Options accepted before or after the command (``hostsim --config f fetch users`` and
+    ``hostsim fetch users --config f`` both work)."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--connector", default=default, help="connector type (default: the only one)"
+    )
+    common.add_argument(
+        "--config", type=Path, default=default, help="TOML file of connector settings"
+    )
+    core_commands.core_options(common, suppress)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="show tracebacks and debug logs",
+    )
+    return common
+
+
+def _attribute_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--first-name")
+    parser.add_argument("--last-name")
+    parser.add_argument("--display-name")
+    parser.add_argument(
+        "--attr",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra attribute (repeatable); an empty VALUE clears it on modify",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostsim",
+        description="IDHub host simulator: runs connector plugins as IDHub would.",
+        parents=[_common_options(suppress=False)],
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_common_options(suppress=True)]
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text, parents=common)
+
+    sub = command("plugins", "list the connectors found through the 'idhub' entry point")
+    sub.add_argument("--json", action="store_true")
+    command("demo", "run the joiner-mover-leaver lifecycle on an embedded AWS (no credentials)")
+    sub = command("test", "check the connection and credentials (changes nothing)")
+    sub.add_argument("--json", action="store_true")
+    sub = command("schema", "show the account attributes and entitlement kinds on offer")
+    sub.add_argument("--json", action="store_true")
+    command("permissions", "print the permission policy the connector needs, for these settings")
+
+    sub = command("create", "create an account (a joiner), optionally with initial grants")
+    sub.add_argument("email")
+    _attribute_options(sub)
+    sub.add_argument(
+        "--grant",
+        action="append",
+        default=[],
+        metavar="ENT",
+        help="group:NAME or policy:ARN to grant at once (repeatable)",
+    )
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("modify", "change an account's attributes or email (a mover)")
+    sub.add_argument("email")
+    sub.add_argument("--email", dest="new_email", metavar="NEW", help="new email (renames)")
+    _attribute_options(sub)
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("delete", "delete an account and all IAM requires removed first (a leaver)")
+    sub.add_argument("email")
+    sub.add_argument("--json", action="store_true")
+
+    for name, verb in (("grant", "grant"), ("revoke", "revoke")):
+        sub = command(name, f"{verb} one entitlement (group:NAME or policy:ARN)")
+        sub.add_argument("email")
+        sub.add_argument("entitlement", metavar="ENT")
+        sub.add_argument("--json", action="store_true")
+
+    sub = command(
+        "import",
+        "create many joiners from a CSV file with the header "
+        f"{','.join(bulk_import.COLUMNS)} (grants separated by ';'); every row is validated "
+        "before anything changes, and re-running the same file changes nothing",
+    )
+    sub.add_argument("file", metavar="FILE", help="the CSV file ('-' for standard input)")
+    sub.add_argument(
+        "--workers",
+        type=_workers,
+        default=bulk_import.DEFAULT_WORKERS,
+        metavar="N",
+        help=f"rows provisioned at once (default {bulk_import.DEFAULT_WORKERS})",
+    )
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("serve", "run the connector application: the SCIM 2.0 API at /scim/v2")
+    sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sub.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks one)")
+    sub.add_argument(
+        "--open",
+        dest="run_open",
+        action="store_true",
+        help="serve without authentication (loopback addresses only; development)",
+    )
+
+    core_commands.add_commands(command, common, _key_value)
+
+    sub = command("fetch", "reconciliation read: " + ", ".join(k.value for k in FetchKind))
+    sub.add_argument("kind", choices=[k.value for k in FetchKind])
+    formats = sub.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="a JSON array (streamed)")
+    formats.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    return parser

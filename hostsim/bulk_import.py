@@ -8,8 +8,10 @@ empty name cell means "not given".
    :class:`~hostsim.contract.CreateRequest` by the runtime (the contract's converter), checked for
    what the host knows (an email in every row, no email twice, entitlement kinds the connector
    declares), then by the connector's own checks when it offers them (``check_create``: its
-   input rules and the existence of the groups and policies, reads only). Each distinct
-   entitlement is checked once per import, with the first row that asks for it. One bad row
+   input rules, its guard rails, including those of each row's account when it exists
+   already (protected, outside the connector's path), and the existence and grantability of
+   the groups and policies, reads only). Each distinct entitlement is checked once per
+   import, with the first row that asks for it. One bad row
    refuses the whole file: every problem is reported with its line number, and nothing that
    changes anything has been sent.
 2. **Provision concurrently.** Each row is the connector's ordinary create, on a bounded pool of
@@ -18,7 +20,9 @@ empty name cell means "not given".
    costs reads only; a user of that name who is someone else's fails that row, changing
    nothing. Throttling is absorbed by the connector's retry configuration (botocore's);
    a row that still fails is reported ``failed`` with what it had done, and the other rows go on.
-   Re-running the same file finishes the job.
+   Re-running the same file finishes the job. Two imports of one file at once create each
+   account once between them: the one whose CreateUser IAM refused as existing reports the
+   row ``unchanged`` or ``updated``, never ``created``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ configuration error that names a key, finding the key in the file with :class:`K
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,19 +34,59 @@ _UNKNOWN_TABLES = re.compile(r"unknown connector\(s\) ([^(]*)")
 _FIELD_PREFIX = re.compile(r"^(?:invalid [\w-]+ settings: )?([a-z_][a-z0-9_]*): ")
 #: One key of a TOML key (bare, "basic" or 'literal'), then a dot or the end.
 _TOML_KEY = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(\.|$)""")
+#: How much of one value a config error line shows, and how long one problem of it may be.
+SHOWN_CHARS = 60
+PROBLEM_CHARS = 400
+#: A value quoted in a message (``'...'`` or ``"..."`` as repr writes it), not an apostrophe.
+_QUOTED = re.compile(r"""(?<!\w)(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
 
 
 def read_config(path: Path | None) -> dict[str, Any]:
-    """The whole file as a dict; an absent ``path`` means no settings at all."""
+    """The whole file as a dict; an absent ``path`` means no settings at all.
+
+    Every way the file can be unusable (missing, a directory or a device, unreadable, not
+    UTF-8, not TOML) is the operator's to fix, so each is a one-line ConfigurationError (exit
+    2), never an internal error.
+    """
     if path is None:
         return {}
+    text = _config_text(path)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(f"config file {path} nests arrays or tables too deeply") from None
+
+
+def _config_text(path: Path) -> str:
+    """The file's text, refusing anything that is not a readable regular UTF-8 file (a FIFO
+    or a device would block or never end, so only regular files are opened)."""
+    try:
+        kind = path.stat().st_mode
     except FileNotFoundError:
         raise ConfigurationError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"config file {path} cannot be read: {_reason(exc)}") from None
+    if stat.S_ISDIR(kind):
+        raise ConfigurationError(f"config file {path} is a directory, not a file")
+    if not stat.S_ISREG(kind):
+        raise ConfigurationError(f"config file {path} is not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"config file {path} cannot be read: {_reason(exc)}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigurationError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}, line {line})"
+        ) from None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def connector_settings(config: dict[str, Any], connector: str, known: set[str]) -> dict[str, Any]:
@@ -81,9 +122,12 @@ class KeyLines:
 
     @classmethod
     def of_file(cls, path: Path) -> KeyLines | None:
+        """The keys of a regular UTF-8 file, else None (a FIFO would block the error line)."""
         try:
+            if not path.is_file():
+                return None
             return cls(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, RecursionError):
             return None
 
     def line_of(self, key: tuple[str, ...]) -> int | None:
@@ -127,7 +171,7 @@ class KeyLines:
         """Nested keys of a one-line inline table (``a = { tag = "X" }``)."""
         try:
             parsed = tomllib.loads(line)
-        except tomllib.TOMLDecodeError:
+        except (ValueError, RecursionError):  # TOMLDecodeError, a 4300-digit integer, nesting
             return
         value: Any = parsed
         for part in _parse_key(line.partition("=")[0]) or ():
@@ -196,14 +240,13 @@ def _parse_path(text: str) -> tuple[str, ...]:
 
 
 def locate(error: ConfigurationError, path: Path | None, table: str | None) -> ConfigurationError:
-    """``error`` with ``(FILE line N)`` after each problem whose key is found in the file.
+    """``error`` with ``(FILE line N)`` after each problem whose key is found in the file, and
+    every value it echoes cut to :data:`SHOWN_CHARS` (see :func:`cut_values`).
 
     ``table`` is the connector's table the key paths are relative to; None tries each table.
-    Returns ``error`` itself when there is nothing to add.
+    Returns ``error`` itself when there is nothing to add or cut.
     """
     keys = KeyLines.of_file(path) if path is not None else None
-    if keys is None or path is None:
-        return error
     problems = error.message.split("; ")
     located = [_located(problem, keys, path, table) for problem in problems]
     if located == problems:
@@ -211,7 +254,36 @@ def locate(error: ConfigurationError, path: Path | None, table: str | None) -> C
     return ConfigurationError("; ".join(located), steps=error.steps)
 
 
-def _located(problem: str, keys: KeyLines, path: Path, table: str | None) -> str:
+def cut_values(problem: str) -> str:
+    """``problem`` with each quoted value (and each unknown key name) longer than
+    :data:`SHOWN_CHARS` cut to its start and ``…``, and the whole cut to
+    :data:`PROBLEM_CHARS`: a multi-megabyte value in the file must not become a multi-megabyte
+    error line."""
+
+    def cut(found: re.Match[str]) -> str:
+        quoted = found[0]
+        if len(quoted) <= SHOWN_CHARS + 2:
+            return quoted
+        return f"{quoted[: SHOWN_CHARS + 1]}…{quoted[0]}"
+
+    def cut_names(found: re.Match[str]) -> str:
+        names = [_cut(name.strip()) for name in found[1].split(",")]
+        return f"extra fields found ({', '.join(names)})"
+
+    shortened = _EXTRA_KEYS.sub(cut_names, _QUOTED.sub(cut, problem))
+    if len(shortened) > PROBLEM_CHARS:
+        shortened = shortened[:PROBLEM_CHARS] + "…"
+    return shortened
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}…"
+
+
+def _located(problem: str, keys: KeyLines | None, path: Path | None, table: str | None) -> str:
+    shown = cut_values(problem)
+    if keys is None or path is None:
+        return shown
     unknown = _UNKNOWN_TABLES.search(problem)
     paths = [(name.strip(),) for name in unknown[1].split(",")] if unknown else key_paths(problem)
     tables = [()] if unknown else [(table,)] if table else sorted({key[:1] for key in keys.lines})
@@ -224,9 +296,9 @@ def _located(problem: str, keys: KeyLines, path: Path, table: str | None) -> str
         }
     )
     if not numbers:
-        return problem
+        return shown
     where = ", ".join(str(number) for number in numbers)
-    return f"{problem} ({path} line{'s' if len(numbers) > 1 else ''} {where})"
+    return f"{shown} ({path} line{'s' if len(numbers) > 1 else ''} {where})"
 
 
 def _exact_or_enclosing(keys: KeyLines, key: tuple[str, ...], table: tuple[str, ...]) -> int | None:

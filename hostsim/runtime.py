@@ -73,10 +73,10 @@ class Runtime:
 
         The payload is structured by the contract's converter, then handed to the connector's
         ``check_create(request) -> None`` if it offers one: an optional method that runs, with
-        reads only, the checks its ``create`` runs before its first change that do not depend
-        on the account itself (input rules, attribute mapping, the entitlements asked for exist
-        and may be granted), raising the same errors. A connector without it is checked at
-        create time instead, still before that create's first change.
+        reads only, the checks its ``create`` runs before its first change (input rules,
+        attribute mapping, the entitlements asked for exist and may be granted, the guard rails
+        of an account that exists already), raising the same errors. A connector without it is
+        checked at create time instead, still before that create's first change.
         """
         self._require(Capability.CREATE)
         request = structure(payload, CreateRequest, what="create request")

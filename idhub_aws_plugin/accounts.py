@@ -37,7 +37,7 @@ from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.deletion import UserDeletion
 from idhub_aws_plugin.entitlements import Entitlement, Entitlements, parse_entitlement
-from idhub_aws_plugin.errors import is_code, is_missing_user, translate
+from idhub_aws_plugin.errors import is_code, is_missing_user, retries, translate
 from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings
 
@@ -206,6 +206,8 @@ class Accounts:
         email, name, tags, skipped, grants = self._checked_create(request)
         existing = self.find(name)
         if existing is not None:
+            if request.exclusive:
+                raise AlreadyExists(f"IAM user {name!r} exists already; nothing was changed")
             self._check_resumable(existing, email, name)
             self._check_scope(existing)
             self._attributes.check_tag_count(existing.tags, tags)
@@ -215,7 +217,7 @@ class Accounts:
         for entitlement in grants:
             log.plan("grant", str(entitlement))
         if existing is None:
-            user = self._create_user(log, name, email, tags)
+            user = self._create_user(log, name, email, tags, request.exclusive)
         else:
             user = existing
             log.record("create user", name, StepStatus.UNCHANGED, "exists already; resuming")
@@ -228,8 +230,18 @@ class Accounts:
         return log.result(AccountRef(user.user_id, user.user_name, email))
 
     def check_create(self, request: CreateRequest) -> None:
-        """The checks of :meth:`create` that do not depend on the account: reads only."""
-        self._checked_create(request)
+        """The guard rails and input checks of :meth:`create`, reads only: the input rules, the
+        mapping, the grants (each grantable), and, when the user exists already, the scope it
+        is judged by (its own path and tags: protected, or outside the connector's path). A
+        bulk import refuses a whole file on these before its first write, so one protected row
+        can no longer leave the other rows created and the file half done.
+
+        Whether an existing user is this person's is left to :meth:`create`: that row fails
+        alone, changing nothing."""
+        _email, name, _tags, _skipped, _grants = self._checked_create(request)
+        existing = self.find(name)
+        if existing is not None:
+            self._check_scope(existing)
 
     def _checked_create(
         self, request: CreateRequest
@@ -250,10 +262,19 @@ class Accounts:
                 f"{email} (its {self._attributes.email_tag()} tag is {stored!r})"
             )
 
-    def _create_user(self, log: StepLog, name: str, email: str, tags: dict[str, str]) -> IamUser:
-        """CreateUser; when IAM answers EntityAlreadyExists to it, the user may be the work of
-        this very call (a retry by botocore after IAM's first answer was lost): a user of this
-        name carrying this email is adopted, anything else is refused as taken."""
+    def _create_user(
+        self, log: StepLog, name: str, email: str, tags: dict[str, str], exclusive: bool = False
+    ) -> IamUser:
+        """CreateUser; when IAM answers EntityAlreadyExists, a user of this name carrying this
+        email is adopted (see :meth:`_adopt`), anything else is refused as taken. An
+        ``exclusive`` create adopts only its own lost reply: another writer's user is refused.
+
+        Who made it decides what the step says. Only when botocore retried this very call
+        (``RetryAttempts`` of the answer) can the user be the work of its first attempt, whose
+        answer was lost: ``done``. On the first attempt, someone else created it between the
+        lookup and this call (a parallel create, a second import of the same file): this
+        operation did not create it, so ``unchanged``, and exactly one writer reports it done.
+        """
         params: dict[str, Any] = {
             "UserName": name,
             "Path": self._settings.user_path,
@@ -267,8 +288,18 @@ class Accounts:
             except Exception as exc:
                 if not is_code(exc, "EntityAlreadyExists"):
                     raise
-                created = self._adopt(name, email)
-                outcome.done("a retry of CreateUser found it created (the first answer was lost)")
+                if exclusive and not retries(exc):
+                    raise AlreadyExists(
+                        f"IAM user {name!r} was created meanwhile by another writer; nothing "
+                        "was changed"
+                    ) from exc
+                created = self._adopt(name, email, tags)
+                if retries(exc):
+                    outcome.done(
+                        "a retry of CreateUser found it created (the first answer was lost)"
+                    )
+                else:
+                    outcome.unchanged("already exists: created by another writer")
             else:
                 created = IamUser(
                     created.user_id, created.user_name, created.arn, dict(tags), created.path
@@ -276,12 +307,21 @@ class Accounts:
                 outcome.done(f"{len(tags)} attribute tags")
         return created
 
-    def _adopt(self, name: str, email: str) -> IamUser:
-        """The user IAM says exists, if it is this account's (it may not be visible yet)."""
+    def _adopt(self, name: str, email: str, tags: Mapping[str, str]) -> IamUser:
+        """The user IAM says exists, if it is this call's own (it may not be visible yet): a
+        lost reply leaves it with exactly the tags this CreateUser sent. One carrying other
+        values was made by another writer at the same moment (another server's create of the
+        same person): adopting it would overwrite that create's attributes and add to its
+        grants, so it is refused as taken, before any change."""
         user, _waits = self._fresh_wait.call(
             name, lambda: IamUser.from_response(self._iam.get_user(UserName=name)["User"])
         )
         self._check_resumable(user, email, name)
+        if _missing_tags(user, tags):
+            raise AlreadyExists(
+                f"IAM user {name!r} was created meanwhile by another request, with other "
+                "attributes than this one's"
+            )
         return user
 
     def _complete_tags(

@@ -4,6 +4,10 @@ written (on create, on modify, or both).
 IAM users have no first name or email field; tags are the only place for them. The mapping is
 the one place that knows the tag keys, so that create, modify and fetch agree on them and an
 operator can rename a tag or stop writing an attribute in the config alone.
+
+Tags under ``idhub:`` (any letter case) and the configured protection tag are the connector's
+own, not attributes: no attribute writes or clears them, on create or modify, mapped or not (a
+mapping onto one is refused with the config), and reading a user's tags leaves them out.
 """
 
 from __future__ import annotations
@@ -62,8 +66,15 @@ class AttributeMap:
             tag = self.tag_for(attribute)
             if attribute not in self._tag_of:
                 problems += input_rules.tag_key_problems(tag, f"attribute {attribute!r}")
+            problems += input_rules.reserved_tag_problems(
+                tag, self._settings.protected.tag, f"attribute {attribute!r}"
+            )
             problems += input_rules.tag_value_problems(value, attribute)
         return problems + self._collisions(values)
+
+    def _connectors_own(self, tag: str) -> bool:
+        """The connector's own tags (``idhub:``, the protection tag) are not attributes."""
+        return bool(input_rules.reserved_tag_problems(tag, self._settings.protected.tag, ""))
 
     def _collisions(self, values: Mapping[str, str]) -> list[str]:
         """IAM tag keys are case-insensitive: an extra attribute ``EMAIL`` would overwrite the
@@ -127,10 +138,13 @@ class AttributeMap:
         input_rules.require(input_rules.tag_count_problems(len(keys)))
 
     def read(self, tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-        """Split a user's tags into (core attributes, extra attributes) by attribute name."""
+        """Split a user's tags into (core attributes, extra attributes) by attribute name; the
+        connector's own tags are neither (an attribute could not write them back)."""
         core: dict[str, str] = {}
         extra: dict[str, str] = {}
         for tag, value in tags.items():
+            if self._connectors_own(tag):
+                continue
             name = self._attribute_of.get(tag, tag)
             (core if name in CORE_ATTRIBUTES else extra)[name] = value
         return core, extra

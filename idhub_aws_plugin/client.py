@@ -9,6 +9,7 @@ botocore's own retry handler (mode and attempts from the settings), never by sle
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_iam.type_defs import PaginatorConfigTypeDef
     from mypy_boto3_sts import STSClient
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "idhub-aws-iam"
 DEFAULT_REGION = "us-east-1"
@@ -82,7 +85,9 @@ class AwsClients:
                 options["region_name"] = options["region_name"] or (
                     self._session.region_name or DEFAULT_REGION
                 )
-                self._clients[service] = self._session.client(service, **options)  # type: ignore[call-overload]
+                made = self._session.client(service, **options)  # type: ignore[call-overload]
+                made.meta.events.register(f"before-parse.{service}", drop_foreign_error_page)
+                self._clients[service] = made
             return self._clients[service]
 
     @property
@@ -126,3 +131,28 @@ def _assumed_role_session(
         refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
     return boto3.Session(botocore_session=core, region_name=region)
+
+
+def drop_foreign_error_page(response_dict: dict[str, Any], **_: Any) -> None:
+    """A 5xx whose body is not an AWS error document (a proxy's or load balancer's HTML page)
+    reaches botocore's parser with its body emptied.
+
+    botocore recognises such a page only when it starts with ``<html>``; any other (``<!DOCTYPE
+    html>``, plain text) fails XML parsing with a ``ResponseParserError`` that is raised past its
+    retry handler: no retry, and not even a botocore error class. An empty 5xx body is what
+    botocore does know as a generic server error (``Error.Code`` is the status), which its retry
+    handler retries like any 502 or 503, and :func:`idhub_aws_plugin.errors.translate` reports
+    as transient once the retries are spent.
+    """
+    status = int(response_dict.get("status_code") or 0)
+    body = response_dict.get("body") or b""
+    if status < 500 or not isinstance(body, bytes) or _is_aws_error(body):
+        return
+    log.debug("HTTP %s with a body that is not an AWS error; treated as a bare %s", status, status)
+    response_dict["body"] = b""
+
+
+def _is_aws_error(body: bytes) -> bool:
+    """An AWS query-protocol error (``<ErrorResponse><Error><Code>``), as IAM and STS send."""
+    start = body.lstrip()[:256]
+    return start.startswith((b"<?xml", b"<ErrorResponse")) and b"<Code>" in body

@@ -69,9 +69,10 @@ class AwsIamConnector:
             return self._accounts.create(request)
 
     def check_create(self, request: CreateRequest) -> None:
-        """Every check ``create`` makes before its first change that does not depend on the
-        account itself (input rules, attribute mapping, entitlements grantable); reads only.
-        Whether the account exists, and is this person's, ``create`` finds out itself."""
+        """The checks ``create`` makes before its first change, reads only: input rules,
+        attribute mapping, entitlements grantable, and the guard rails of the user when it
+        exists already (protected, outside the path). Whether an existing user is this
+        person's, ``create`` finds out itself."""
         with aws_errors():
             self._accounts.check_create(request)
 

@@ -1,7 +1,10 @@
 """Entitlements: the IAM groups and managed policies people request, granted and revoked.
 
 An entitlement id is ``group:NAME`` or ``policy:ARN``. Before a grant, the group or policy must
-exist and be grantable under the connector's settings (see :mod:`idhub_aws_plugin.scope`).
+exist and be grantable under the connector's settings (see :mod:`idhub_aws_plugin.scope`): by
+ARN, and by what the documents it gives allow (a managed policy's default version; a group's
+inline policies and the managed policies it carries), read here and judged by
+:mod:`idhub_aws_plugin.policy_effect`.
 Granting and revoking read first and write only when the state differs, so each says
 ``unchanged`` instead of sending a call that would change nothing, and a host that retries
 never duplicates work. Group grants and direct
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
 from hostsim.contract import NotFound, StepOutcome
-from idhub_aws_plugin import input_rules
+from idhub_aws_plugin import input_rules, policy_effect
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code
 from idhub_aws_plugin.scope import Scope
@@ -97,8 +100,10 @@ class Entitlements:
 
     def check_grantable(self, entitlement: Entitlement) -> None:
         """Reads only: NotFound for a group or policy that does not exist, Refused for a policy
-        the settings do not allow, or a group carrying one. Remembered for a while when the
-        connector shares a :class:`GrantableCache`."""
+        the settings do not allow or whose document allows too much, or a group carrying one.
+        Every channel (grant, create with grants, bulk import's check, SCIM, IDHub's
+        fulfilment) comes through here. Remembered for a while when the connector shares a
+        :class:`GrantableCache`."""
         if self._grantable.holds(entitlement):
             return
         self._check_grantable(entitlement)
@@ -107,16 +112,69 @@ class Entitlements:
     def _check_grantable(self, entitlement: Entitlement) -> None:
         try:
             if entitlement.kind == "group":
-                self._iam.get_group(GroupName=entitlement.key, MaxItems=1)
-                policies = attached_group_policies(self._iam, entitlement.key)
-                self._scope.check_group(entitlement.key, policies)
+                self._check_group(entitlement)
             else:
-                self._iam.get_policy(PolicyArn=entitlement.key)
+                policy = self._iam.get_policy(PolicyArn=entitlement.key)["Policy"]
                 self._scope.check_policy(entitlement.key)
+                if not self._scope.admits(entitlement.key):
+                    document = self._default_document(
+                        entitlement.key, policy.get("DefaultVersionId")
+                    )
+                    self._scope.check_effect(
+                        str(entitlement), f"policy {entitlement.key}", document, entitlement.key
+                    )
         except Exception as exc:
             if is_code(exc, "NoSuchEntity"):
                 raise NotFound(f"{entitlement.kind} {entitlement.key!r} does not exist") from exc
             raise
+
+    def _check_group(self, entitlement: Entitlement) -> None:
+        """Every policy a group carries, managed or inline, is judged by ARN and by what it
+        allows; then all of them together, for escalations that need actions from several."""
+        name = entitlement.key
+        group_arn = self._iam.get_group(GroupName=name, MaxItems=1)["Group"]["Arn"]
+        policies = attached_group_policies(self._iam, name)
+        self._scope.check_group(name, policies)
+        judged = []
+        for arn in policies:
+            if self._scope.admits(arn):
+                continue
+            document = self._default_document(arn)
+            self._scope.check_effect(
+                str(entitlement), f"policy {arn} (carried by group {name})", document, arn
+            )
+            judged.append(document)
+        for policy_name, document in self._inline_group_policies(name):
+            self._scope.check_effect(
+                str(entitlement),
+                f"inline policy {policy_name!r} of group {name}",
+                document,
+                group_arn,
+            )
+            judged.append(document)
+        if len(judged) > 1:
+            self._scope.check_effect(
+                str(entitlement),
+                f"group {name} (its policies together)",
+                policy_effect.merged(judged),
+                group_arn,
+            )
+
+    def _default_document(self, arn: str, version: str | None = None) -> dict[str, Any]:
+        """The document of a managed policy's default version (what a holder gets)."""
+        if version is None:
+            version = self._iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        answer = self._iam.get_policy_version(PolicyArn=arn, VersionId=version)
+        return policy_effect.document_of(answer["PolicyVersion"].get("Document"))
+
+    def _inline_group_policies(self, group: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        pages = self._iam.get_paginator("list_group_policies").paginate(
+            GroupName=group, PaginationConfig=PAGE
+        )
+        for page in pages:
+            for policy_name in page["PolicyNames"]:
+                answer = self._iam.get_group_policy(GroupName=group, PolicyName=policy_name)
+                yield policy_name, policy_effect.document_of(answer["PolicyDocument"])
 
     def groups_of(self, user_name: str) -> set[str]:
         pages = self._iam.get_paginator("list_groups_for_user").paginate(

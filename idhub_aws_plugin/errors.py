@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from hostsim.contract import (
     AlreadyExists,
@@ -65,6 +66,22 @@ _BY_CODE: dict[str, type[ConnectorError]] = {
 _MISSING_USER = re.compile(r"The user with name (?P<name>\S+) cannot be found\.")
 
 
+#: The statuses of a server error botocore retries (and so, once spent, a transient one).
+SERVER_ERRORS = frozenset({500, 502, 503, 504})
+
+
+def http_status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def retries(exc: BaseException) -> int:
+    """How many times botocore retried the call that ended in ``exc`` (0: its first answer, or
+    not an answer of AWS at all)."""
+    if not isinstance(exc, ClientError):
+        return 0
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -79,7 +96,18 @@ def translate(exc: Exception) -> ConnectorError | None:
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or code
         operation = exc.operation_name
+        if code not in _BY_CODE and http_status(exc) in SERVER_ERRORS:
+            return Transient(
+                f"IAM {operation} failed: HTTP {http_status(exc)} {message} (no AWS error in the "
+                f"reply, as from a proxy; {retries(exc)} retries spent); safe to run again"
+            )
         return _BY_CODE.get(code, ConnectorError)(f"IAM {operation} refused: {code}: {message}")
+    if isinstance(exc, ResponseParserError):
+        # botocore's message carries the whole body; a proxy's page is no message for a user
+        return ConnectorError(
+            "AWS's reply could not be read: it is not IAM's XML (a proxy, or an endpoint_url "
+            "that is not IAM, in the way?)"
+        )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return PermissionDenied(
             "no usable AWS credentials: set a profile, environment credentials or a role "

@@ -27,12 +27,18 @@ POLICY_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:iam::(?:aws|\d{12}):policy/(?:[\x21-\x7e]+/)?[\w+=,.@-]{1,128}$",
     re.ASCII,
 )
+GROUP_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:group/(?:[\x21-\x7e]+/)?[\w+=,.@-]{1,128}$", re.ASCII
+)
 IAM_PATH = re.compile(r"^/(?:[\x21-\x7e]*/)?$")
 PATH_MAX = 512
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 TAG_LIMIT = 50
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
+#: Tag keys under this prefix (any letter case) are the connector's own, e.g. the protection
+#: tag ``idhub:protected``: no attribute may write them.
+RESERVED_TAG_PREFIX = "idhub:"
 TEMPLATE_FIELDS = frozenset({"email", "local_part", "domain"})
 
 
@@ -77,6 +83,14 @@ def policy_arn_problems(arn: str, field: str = "policy") -> list[str]:
     return []
 
 
+def group_arn_problems(arn: str, field: str) -> list[str]:
+    if not GROUP_ARN.fullmatch(arn):
+        return [
+            f"{field}: {arn!r} is not a group ARN (expected arn:aws:iam::ACCOUNT:group/[PATH/]NAME)"
+        ]
+    return []
+
+
 def path_problems(path: str, field: str) -> list[str]:
     if len(path) > PATH_MAX or not IAM_PATH.fullmatch(path):
         return [f"{field}: {path!r} is not an IAM path (expected / or /segment/.../)"]
@@ -100,6 +114,24 @@ def tag_key_problems(key: str, field: str) -> list[str]:
         return [f"{field}: tag key {key!r} uses the reserved prefix 'aws:'"]
     if not all(_tag_character_ok(char) for char in key):
         return [f"{field}: tag key {key!r} may only contain letters, digits, spaces and _.:/=+-@"]
+    return []
+
+
+def reserved_tag_problems(key: str, protection_tag: str, field: str) -> list[str]:
+    """An attribute may never write the connector's own tags: whoever could would tag a user
+    ``idhub:protected`` and make it untouchable (a leaver who cannot be removed), or clear the
+    tag of a break-glass account. IAM compares tag keys without regard to case, and so does
+    this."""
+    if key.lower().startswith(RESERVED_TAG_PREFIX):
+        return [
+            f"{field}: tag key {key!r} is under {RESERVED_TAG_PREFIX!r}, the connector's own "
+            "tags; no attribute may write it"
+        ]
+    if protection_tag and key.lower() == protection_tag.lower():
+        return [
+            f"{field}: tag key {key!r} is the protection tag (protected.tag); no attribute may "
+            "write it"
+        ]
     return []
 
 

@@ -1,18 +1,26 @@
 """What the connector may touch: its path, protected accounts, grantable policies.
 
 A connector that can create users and attach policies is one of the most powerful principals in
-an account. These checks run before any change, from the settings alone, so that even a
-mistaken or malicious request through IDHub cannot modify a break-glass account, reach outside
-the connector's path, or hand out AdministratorAccess unless the operator allowed it on purpose.
+an account. These checks run before any change, so that even a mistaken or malicious request
+through IDHub cannot modify a break-glass account, reach outside the connector's path, or hand
+out administrator rights unless the operator allowed it on purpose. Policies are judged twice:
+by ARN (``grantable_policies.deny`` / ``.allow``, from the settings alone) and by what their
+documents allow (:mod:`idhub_aws_plugin.policy_effect`; ``grantable_policies.admit`` admits one
+by exact ARN).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
+from typing import Any
 
 from hostsim.contract import Refused
+from idhub_aws_plugin import policy_effect
 from idhub_aws_plugin.settings import Settings
+
+#: At most this many findings are named in one refusal, so the message stays one short line.
+FINDINGS_SHOWN = 3
 
 
 class Scope:
@@ -72,3 +80,26 @@ class Scope:
         """A group hands its members every policy it carries, so each must be grantable."""
         for arn in policy_arns:
             self.check_policy(arn, via=f"group {group}")
+
+    def admits(self, arn: str) -> bool:
+        """Whether ``grantable_policies.admit`` names this policy or group ARN (exactly)."""
+        return arn in self._policies.admit
+
+    def check_effect(
+        self, entitlement: str, source: str, document: Mapping[str, Any], admit: str
+    ) -> None:
+        """Refuse ``entitlement`` when the policy ``source`` (e.g. ``policy ARN``, ``inline
+        policy 'x' of group g``) allows what the connector does not hand out by default,
+        unless ``admit`` (the ARN that would admit it) is in ``grantable_policies.admit``."""
+        if self.admits(admit):
+            return
+        findings = policy_effect.judge(document)
+        if not findings:
+            return
+        shown = "; ".join(findings[:FINDINGS_SHOWN])
+        if len(findings) > FINDINGS_SHOWN:
+            shown += f" and {len(findings) - FINDINGS_SHOWN} more"
+        raise Refused(
+            f"{entitlement} may not be granted: {source} {shown}; to grant it anyway, add "
+            f"{admit!r} to grantable_policies.admit"
+        )

@@ -7,7 +7,9 @@ wrong type, is refused with its path (``@ $.attributes.first_name.tag``) instead
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from attrs import field, frozen
@@ -26,6 +28,17 @@ DEFAULT_TAGS = {
 }
 
 PolicySelection = Literal["all", "attached", "none"]
+
+#: The inclusive range of every numeric setting, by its path: a value outside it is refused at
+#: load time rather than met as a hang, a crash or an AWS error halfway through an operation.
+NUMBER_RANGES: dict[str, tuple[int, int]] = {
+    "$.max_attempts": (1, 20),
+    "$.assume_role.duration_seconds": (900, 43200),
+}
+#: The placeholders of the ``user_name`` template (plain ``{name}``, nothing else).
+TEMPLATE_FIELDS = ("email", "local_part", "domain")
+#: How much of a setting's value an error message shows: a huge value must not flood the line.
+SHOWN_CHARS = 60
 
 #: Policies that hand over the account: never granted unless the operator removes them from
 #: ``grantable_policies.deny`` on purpose.
@@ -73,12 +86,19 @@ class Protection:
 class GrantablePolicies:
     """Which managed policies may be granted, directly or through a group carrying them.
 
-    Patterns are ARNs with ``*`` wildcards. ``deny`` wins over ``allow``; an empty ``allow``
-    allows every policy not denied.
+    ``allow`` and ``deny`` judge policies by ARN: patterns with ``*`` wildcards; ``deny`` wins
+    over ``allow``; an empty ``allow`` allows every policy not denied. Whatever their names,
+    policies are also judged by what they allow (see :mod:`idhub_aws_plugin.policy_effect`):
+    one allowing every action, every IAM action, everything but a list or a known privilege
+    escalation is refused unless ``admit`` names it.
     """
 
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = DEFAULT_DENIED_POLICIES
+    #: Exact ARNs (no wildcards, which would re-open the hole) admitted despite what they
+    #: allow: a managed policy's ARN, or a group's ARN for the inline policies it carries (and
+    #: what its policies allow together). ``deny`` and ``allow`` still apply to policies.
+    admit: tuple[str, ...] = ()
 
 
 @frozen
@@ -146,10 +166,11 @@ def load_settings(raw: Mapping[str, Any]) -> Settings:
 def _check(settings: Settings) -> None:
     """Rules the types alone cannot express."""
     problems: list[str] = []
-    problems += input_rules.user_name_template_problems(settings.user_name)
+    problems += input_rules.user_name_template_problems(settings.user_name) or (
+        template_problems(settings.user_name)
+    )
     problems += input_rules.path_problems(settings.user_path, "user_path")
-    if settings.max_attempts < 1:
-        problems.append("must be at least 1 @ $.max_attempts")
+    problems += _range_problems(settings)
     problems += _assume_role_problems(settings.assume_role)
     problems += _pattern_problems(settings)
     if settings.permissions_boundary is not None:
@@ -158,15 +179,70 @@ def _check(settings: Settings) -> None:
         )
     seen: dict[str, str] = {}
     for name, mapping in settings.attributes.items():
-        problems += input_rules.tag_key_problems(mapping.tag, f"$.attributes['{name}'].tag")
+        problems += input_rules.tag_key_problems(mapping.tag, f"$.attributes[{shown(name)}].tag")
+        problems += input_rules.reserved_tag_problems(
+            mapping.tag, settings.protected.tag, f"$.attributes[{shown(name)}].tag"
+        )
         if mapping.tag.lower() in seen:
             problems.append(
-                f"tag {mapping.tag!r} is mapped twice ({seen[mapping.tag.lower()]} and {name}) "
-                f"@ $.attributes['{name}'].tag"
+                f"tag {shown(mapping.tag)} is mapped twice ({seen[mapping.tag.lower()]} and "
+                f"{name}) @ $.attributes[{shown(name)}].tag"
             )
         seen[mapping.tag.lower()] = name
     if problems:
         raise ConfigurationError("invalid aws-iam settings: " + "; ".join(problems))
+
+
+def shown(value: str) -> str:
+    """``value`` quoted for an error message, cut to its first :data:`SHOWN_CHARS` characters."""
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}…"
+
+
+def template_problems(template: str) -> list[str]:
+    """The ``user_name`` template may only name its fields plainly, ``{email}``: a conversion
+    (``!r``) or a format spec (``:.3``, ``:>999999999``) would silently change the name (the
+    first three letters of every email become one user) or cost minutes and gigabytes, and a
+    positional ``{}`` has nothing to fill it. Its fixed text must leave room for the email in
+    IAM's 64 characters. Unknown names and attribute or index access are refused by
+    :func:`input_rules.user_name_template_problems`, called first."""
+    problems = []
+    fixed = 0
+    for text, name, spec, conversion in string.Formatter().parse(template):
+        fixed += len(text)
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            problems.append(
+                f"user_name: {{{name}}} names no field; use {{email}}, {{local_part}} or "
+                "{domain} @ $.user_name"
+            )
+        elif conversion or spec:
+            problems.append(
+                f"user_name: {shown(template)} may only use {{{name}}} plainly, without a "
+                "conversion (!r) or a format spec (:...) @ $.user_name"
+            )
+    if fixed >= input_rules.USER_NAME_MAX:
+        problems.append(
+            f"user_name: its fixed text has {fixed} characters, leaving no room for the email "
+            f"in IAM's {input_rules.USER_NAME_MAX} @ $.user_name"
+        )
+    return problems
+
+
+def _range_problems(settings: Settings) -> list[str]:
+    values = {"$.max_attempts": settings.max_attempts}
+    if settings.assume_role is not None:
+        values["$.assume_role.duration_seconds"] = settings.assume_role.duration_seconds
+    problems = []
+    for where, value in values.items():
+        low, high = NUMBER_RANGES[where]
+        if value < low:
+            problems.append(f"must be at least {low} @ {where}")
+        elif value > high:
+            problems.append(f"must be at most {high} @ {where}")
+    return problems
 
 
 ROLE_ARN = re.compile(
@@ -181,7 +257,7 @@ def _assume_role_problems(role: AssumeRole | None) -> list[str]:
         return []
     problems = []
     if not ROLE_ARN.match(role.role_arn):
-        problems.append(f"{role.role_arn!r} is not an IAM role ARN @ $.assume_role.role_arn")
+        problems.append(f"{shown(role.role_arn)} is not an IAM role ARN @ $.assume_role.role_arn")
     if not SESSION_NAME.match(role.session_name):
         problems.append(
             "must be 2-64 characters of letters, digits and _+=,.@- @ $.assume_role.session_name"
@@ -191,8 +267,6 @@ def _assume_role_problems(role: AssumeRole | None) -> list[str]:
         problems.append(
             "must be 2-1224 characters of letters, digits and _+=,.@:/- @ $.assume_role.external_id"
         )
-    if not 900 <= role.duration_seconds <= 43200:
-        problems.append("must be 900-43200 seconds @ $.assume_role.duration_seconds")
     return problems
 
 
@@ -205,11 +279,44 @@ def _pattern_problems(settings: Settings) -> list[str]:
         for index, pattern in enumerate(patterns):
             if not pattern.startswith("arn:"):
                 problems.append(
-                    f"{pattern!r} is not a policy ARN pattern "
+                    f"{shown(pattern)} is not a policy ARN pattern "
                     f"@ $.grantable_policies.{field_name}[{index}]"
                 )
+    problems += _admit_problems(settings.grantable_policies)
     for index, path in enumerate(settings.protected.paths):
         problems += input_rules.path_problems(path, f"$.protected.paths[{index}]")
     if settings.protected.tag:
         problems += input_rules.tag_key_problems(settings.protected.tag, "$.protected.tag")
+    return problems
+
+
+def _admit_problems(policies: GrantablePolicies) -> list[str]:
+    """Exact policy or group ARNs; a policy admitted but refused by name is a contradiction the
+    operator should resolve in the config, not find out at the first grant."""
+    problems = []
+    for index, arn in enumerate(policies.admit):
+        where = f"$.grantable_policies.admit[{index}]"
+        if "*" in arn or "?" in arn:
+            problems.append(f"{shown(arn)} has a wildcard; admit takes exact ARNs only @ {where}")
+        elif ":group/" in arn:
+            if input_rules.group_arn_problems(arn, where):
+                problems.append(
+                    f"{shown(arn)} is not a group ARN "
+                    f"(expected arn:aws:iam::ACCOUNT:group/[PATH/]NAME) @ {where}"
+                )
+        elif input_rules.policy_arn_problems(arn, where):
+            problems.append(
+                f"{shown(arn)} is neither a managed policy ARN nor a group ARN "
+                f"(arn:aws:iam::ACCOUNT:group/[PATH/]NAME) @ {where}"
+            )
+        elif denied := next((p for p in policies.deny if fnmatchcase(arn, p)), None):
+            problems.append(
+                f"{shown(arn)} is admitted but matches grantable_policies.deny "
+                f"{shown(denied)}; remove it from deny to grant it @ {where}"
+            )
+        elif policies.allow and not any(fnmatchcase(arn, p) for p in policies.allow):
+            problems.append(
+                f"{shown(arn)} is admitted but matches no grantable_policies.allow pattern "
+                f"@ {where}"
+            )
     return problems

@@ -4,14 +4,17 @@ AWS over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hostsim.embedded_aws import EmbeddedAWS
+from hostsim.embedded_aws import Call, EmbeddedAWS
 
 HOSTSIM = str(Path(sys.executable).parent / "hostsim")
 
@@ -69,3 +72,25 @@ class IDHub:
         for email in emails:
             extra = ["--manager", manager] if manager else []
             self.run("identity", "add", email, *extra)
+
+
+def killed_at_first(hub: IDHub, action: str, *args: str) -> None:
+    """Run a command and SIGKILL it when the embedded AWS receives the connector's first
+    ``action`` (before serving it: the server then serves it to a dead client), as a crash
+    at exactly that point would."""
+    target: list[int] = []
+
+    def listener(call: Call) -> None:
+        # Permanent for the session: inert once fired or once the command is over.
+        if target and call.action == action and "idhub-aws-iam" in call.user_agent:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target.pop(), signal.SIGKILL)
+
+    hub.aws.listen(listener)
+    process = hub.popen(*args)
+    target.append(process.pid)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        target.clear()
+    assert process.returncode == -signal.SIGKILL, stderr

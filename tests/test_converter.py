@@ -23,6 +23,7 @@ def test_a_valid_payload_round_trips() -> None:
         "display_name": None,
         "attributes": {"department": "R"},
         "grants": ["group:devs"],
+        "exclusive": False,
     }
     request = structure(payload, CreateRequest)
     assert request.grants == ("group:devs",)

@@ -8,12 +8,16 @@ sides: what ``hostsim reconcile`` reports and does (its JSON, ``runs``, ``audit`
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from idhub_cli import IDHub
+from idhub_cli import IDHub, killed_at_first
 from seeding import direct_policies_of, group, groups_of, policy, tags_of, user_names
 
 from hostsim.embedded_aws import EmbeddedAWS
@@ -648,3 +652,83 @@ def test_a_wrong_scope_in_the_config_is_refused_before_it_wipes_idhub(
     assert latest_run(hub)["status"] == "refused"
     # with the right scope again, nothing is amiss
     assert found(reconcile(hub)) == set()
+
+
+# --- a run that never finished ------------------------------------------------------------------
+
+
+def test_a_run_killed_mid_remedy_is_closed_by_the_next_one_showing_the_remedy_interrupted(
+    aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path
+) -> None:
+    hub = hub_for(aws, tmp_path, "[idhub]\ndeletion_threshold = 100\n")
+    provision(hub, iam, "ann")
+    mallory = email("mallory")
+    iam.create_user(UserName=mallory)
+    killed_at_first(hub, "DeleteUser", "reconcile", "--remediate", "delete-orphans")
+    deadline = time.monotonic() + 10
+    while mallory in user_names(iam):  # served to the dead client: IDHub never heard back
+        assert time.monotonic() < deadline, "the DeleteUser sent before the kill never ran"
+        time.sleep(0.02)
+    (intent,) = audit_of(hub, "reconcile.remedy")  # written before the call was sent
+    assert (intent["subject"], intent["result"]) == (mallory, "started")
+    assert (intent["detail"]["run"], intent["detail"]["what"]) == (1, "delete")
+    assert audit_of(hub, "remediate.") == []
+    assert latest_run(hub)["status"] == "running"
+
+    later = reconcile(hub)
+    assert (later["run"], later["status"], later["findings"]) == (2, "complete", [])
+    runs = hub.json("runs")
+    assert [(run["run"], run["status"]) for run in runs] == [(2, "complete"), (1, "interrupted")]
+    interrupted = runs[1]
+    assert interrupted["finished_at"] is not None
+    assert interrupted["counts"] == {"delete:interrupted": 1, "orphan-account": 1}
+    assert (
+        f"1 remedy was under way with no recorded outcome: delete {mallory} "
+        f"(orphan-account of {mallory})" in interrupted["message"]
+    )
+    (outcome,) = audit_of(hub, "remediate.delete")
+    assert outcome["result"].startswith("interrupted: the run's process ended")
+    assert (outcome["subject"], outcome["detail"]["run"]) == (mallory, 1)
+    assert [e["result"] for e in audit_of(hub, "reconcile.run")] == ["interrupted", "complete"]
+
+
+CLAIM_HOLDER = """\
+import sys, time
+from pathlib import Path
+from hostsim.core.claims import run_claim
+with run_claim(Path(sys.argv[1]), int(sys.argv[2])) as mine:
+    print("held" if mine else "not held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_run_whose_process_is_alive_is_left_running_however_old(
+    aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path
+) -> None:
+    hub = hub_for(aws, tmp_path)
+    provision(hub, iam)
+    with contextlib.closing(sqlite3.connect(hub.state)) as db, db:
+        db.execute(
+            "INSERT INTO reconciliation_runs (id, application, started_at, actor, options, "
+            "status) VALUES (99, 'aws-iam', '2020-01-01T00:00:00Z', 'x', '{}', 'running')"
+        )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", CLAIM_HOLDER, str(hub.state), "99"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        reconcile(hub)
+        assert {r["run"]: r["status"] for r in hub.json("runs")}[99] == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+    reconcile(hub)
+    gone = {r["run"]: r for r in hub.json("runs")}[99]
+    assert gone["status"] == "interrupted"
+    assert gone["message"] == (
+        "interrupted: the process running it ended before it finished; the next run finds "
+        "what is still different"
+    )

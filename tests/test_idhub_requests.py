@@ -556,7 +556,40 @@ def test_a_leaver_loses_an_account_a_failed_fulfilment_created_but_never_linked(
     assert show(hub, request["id"])["status"] == "withdrawn"
     (entry,) = [e for e in hub.json("audit", "--subject", ANN) if e["action"] == "identity.leave"]
     assert entry["detail"]["account"] == ANN
-    assert entry["detail"]["steps"][-1] == "delete user"
+    last = entry["detail"]["steps"][-1]
+    assert (last["action"], last["target"], last["status"]) == ("delete user", ANN, "done")
+
+
+def test_the_audit_of_a_leaver_who_had_an_account_renders_as_a_table_and_as_json(
+    hub: IDHub, aws: EmbeddedAWS, iam: IAMClient
+) -> None:
+    hub.run("catalog", "set", GROUP_ID, "--approval", "auto")
+    submit(hub, GROUP_ID)
+    hub.run("identity", "remove", ANN)
+
+    (entry,) = [e for e in hub.json("audit") if e["action"] == "identity.leave"]
+    steps = entry["detail"]["steps"]
+    assert all(set(step) == {"action", "target", "status", "detail"} for step in steps)
+    assert (steps[-1]["action"], steps[-1]["status"]) == ("delete user", "done")
+    done = sum(1 for step in steps if step["status"] == "done")
+    table = hub.run("audit").stdout
+    (line,) = [row for row in table.splitlines() if " identity.leave " in row]
+    assert f"steps={done}/{len(steps)} done" in line
+
+    # an entry written before steps had one shape (bare names), and details of other shapes
+    with contextlib.closing(sqlite3.connect(hub.state)) as db, db:
+        db.executemany(
+            "INSERT INTO audit (at, actor, action, subject, result, detail) "
+            "VALUES ('2020-01-01T00:00:00Z', 'admin@example.com', ?, ?, 'done', ?)",
+            [
+                ("identity.leave", "old@example.com", '{"steps": ["delete user"], "why": 7}'),
+                ("legacy.odd", "odd@example.com", '["not", "a", "mapping"]'),
+            ],
+        )
+    table = hub.run("audit").stdout
+    (old,) = [row for row in table.splitlines() if "old@example.com" in row]
+    assert "why=7; steps=0/1 done (1 recorded without a status)" in old
+    assert hub.json("audit")[-1]["detail"] == ["not", "a", "mapping"]
 
 
 def test_an_approver_who_left_can_no_longer_decide(

@@ -21,6 +21,7 @@ from seeding import group, groups_of, policy, user_names
 
 from hostsim import cli
 from hostsim.contract.errors import ConfigurationError, InvalidInput, NotFound, Refused
+from hostsim.contract.model import Step, StepStatus
 from hostsim.core import audit, identities
 from hostsim.core.catalog import Entitlement
 from hostsim.core.identities import Identity
@@ -286,6 +287,24 @@ def test_the_audit_log_refuses_update_and_delete_and_keeps_order(tmp_path: Path)
         assert {e.actor for e in found} == {"admin@example.com"}
         newest = list(audit.entries(state.db, limit=2))
         assert [e.action for e in newest] == ["test.step1", "test.step2"]
+    finally:
+        state.close()
+
+
+def test_audit_steps_are_stored_in_the_one_shape_or_not_at_all(tmp_path: Path) -> None:
+    """Every reader of an entry relies on a step's action, target and status: an entry once
+    written stays, so steps in any other shape are refused when they are written."""
+    state = _state(tmp_path / "state.sqlite3")
+    step = Step("delete user", "ann@example.com", StepStatus.DONE)
+    try:
+        state.record("identity.leave", "ann@example.com", "done", steps=audit.steps_data([step]))
+        for wrong in (["delete user"], [{"action": "delete user"}], "delete user"):
+            with pytest.raises(TypeError, match="steps_data"):
+                state.record("identity.leave", "ann@example.com", "done", steps=wrong)
+        (entry,) = audit.entries(state.db)
+        assert entry.detail["steps"] == [
+            {"action": "delete user", "target": "ann@example.com", "status": "done", "detail": ""}
+        ]
     finally:
         state.close()
 

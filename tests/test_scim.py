@@ -14,6 +14,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,13 +56,17 @@ SETTINGS = {
 BASIC = ("idhub", "basic-secret-42")
 
 
-def running(settings: Mapping[str, Any]) -> Iterator[str]:
-    """A SCIM server (bearer token and Basic) for the installed connector, on a free port."""
+@contextmanager
+def serving(
+    settings: Mapping[str, Any] = SETTINGS,
+    creds: Credentials | None = None,
+    **options: Any,
+) -> Iterator[str]:
+    """A SCIM server for the installed connector on a free port (by default with the bearer
+    token and Basic credentials of these tests); yields its SCIM base URL."""
     connector_type = load_connectors(get_plugin_manager()).choose(None)
-    app = ScimApp(
-        Runtime(connector_type, settings),
-        Credentials(token=TOKEN, username=BASIC[0], password=BASIC[1]),
-    )
+    creds = creds or Credentials(token=TOKEN, username=BASIC[0], password=BASIC[1])
+    app = ScimApp(Runtime(connector_type, settings), creds, **options)
     server = make_wsgi_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -70,6 +75,11 @@ def running(settings: Mapping[str, Any]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def running(settings: Mapping[str, Any]) -> Iterator[str]:
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture
@@ -283,7 +293,9 @@ def test_errors_are_scim_errors_with_status_and_scim_type(
     )
     scim_error(http.get("/Users", params={"filter": "userName eq"}), 400, "invalidFilter")
     scim_error(http.get("/Users/nope"), 404)
-    scim_error(http.post("/Users", content=b"{not json"), 400, "invalidSyntax")
+    json_type = {"Content-Type": "application/scim+json"}
+    scim_error(http.post("/Users", content=b"{not json", headers=json_type), 400, "invalidSyntax")
+    scim_error(http.post("/Users", content=b"{not json"), 415)  # a body must say it is JSON
     developers = ok(http.get("/Groups"))["Resources"][0]["id"]
     # the connector creates and deletes groups only when its manage_groups setting is on
     assert "manage_groups" in scim_error(http.post("/Groups", json={"displayName": "new"}), 403)

@@ -77,9 +77,10 @@ class Connector(Protocol):
         ...
 
     # Optional: ``check_create(request: CreateRequest) -> None`` runs, with reads only, the
-    # checks ``create`` makes before its first change that do not depend on the account itself,
-    # raising the same errors. ``Runtime.check_create`` calls it when present; ``hostsim import``
-    # validates every row with it before any change.
+    # checks ``create`` makes before its first change (input rules, guard rails, including
+    # those of an account that exists already), raising the same errors.
+    # ``Runtime.check_create`` calls it when present; ``hostsim import`` validates every row
+    # with it before any change.
 
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]

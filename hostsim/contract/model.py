@@ -66,6 +66,11 @@ class CreateRequest:
     attributes: dict[str, str] = field(factory=dict)
     #: Entitlement ids (``group:NAME``, ``policy:ARN``) granted after the account exists.
     grants: tuple[str, ...] = ()
+    #: Only a new account: when the account exists already (made by anyone but this very
+    #: request, whose answer may have been lost), fail with ``AlreadyExists`` and change
+    #: nothing, instead of resuming it. A SCIM POST means "create", and two writers must never
+    #: both succeed at creating one identity; the CLI and IDHub's fulfilment resume.
+    exclusive: bool = False
 
 
 @frozen

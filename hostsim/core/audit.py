@@ -10,12 +10,37 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from attrs import frozen
 
+from hostsim.contract.converter import unstructure
+from hostsim.contract.model import Step
 from hostsim.redaction import Redactor
+
+#: The keys every stored step has (the contract's :class:`~hostsim.contract.model.Step`).
+STEP_KEYS = frozenset({"action", "target", "status", "detail"})
+
+
+def steps_data(steps: Iterable[Step]) -> list[dict[str, Any]]:
+    """Steps in the one shape they are stored in, in requests and in audit entries alike: the
+    contract's ``Step`` unstructured, so every reader (the ``audit`` table, ``request show``,
+    ``--json``) can rely on ``action``, ``target``, ``status`` and ``detail``."""
+    data: list[dict[str, Any]] = unstructure(list(steps))
+    return data
+
+
+def _check_steps(detail: Mapping[str, Any]) -> None:
+    """Refuse (a programming error) steps stored in any other shape than :func:`steps_data`'s:
+    an entry once written stays as written, so a wrong shape would break its readers forever."""
+    if "steps" not in detail:
+        return
+    steps = detail["steps"]
+    if not isinstance(steps, list) or not all(
+        isinstance(step, dict) and step.keys() >= STEP_KEYS for step in steps
+    ):
+        raise TypeError(f"audit steps must be stored as steps_data() gives them, not {steps!r}")
 
 
 @frozen
@@ -50,6 +75,7 @@ class AuditLog:
     ) -> None:
         """Write one entry; call it inside the transaction that makes the change, so the change
         and its entry are stored together or not at all."""
+        _check_steps(detail or {})
         # masked value by value: JSON escapes quotes, backslashes and non-ASCII letters, so a
         # secret holding one would no longer match in the serialised text
         plain = json.loads(json.dumps(dict(detail or {}), default=str))

@@ -22,12 +22,13 @@ from attrs import asdict
 
 from hostsim import output
 from hostsim.contract.converter import structure
-from hostsim.contract.errors import InvalidInput
+from hostsim.contract.errors import ConnectorError, InvalidInput, Refused
 from hostsim.contract.model import OperationResult, Step
 from hostsim.core import (
     accounts,
     audit,
     catalog,
+    claims,
     fulfilment,
     grants,
     identities,
@@ -40,7 +41,7 @@ from hostsim.core.plan import Options, Remedy
 from hostsim.core.requests import Action, Request, Status
 from hostsim.core.settings import CONFIG_TABLE, load_core_settings
 from hostsim.core.state import State
-from hostsim.core.store import default_path
+from hostsim.core.store import default_path, transaction
 from hostsim.redaction import Redactor
 from hostsim.runtime import Runtime
 
@@ -309,15 +310,62 @@ class CoreCommands:
         return 0
 
     def identity_modify(self) -> int:
-        before, after = identities.modify(self.state, self.args.email, self._fields())
-        pushed = fulfilment.push_attributes(self.state, self.runtime, before, after)
+        """Change the identity and push it to its account in one transaction: when the
+        connector refuses the change (invalid input, a guard rail, e.g. an attribute writing
+        its protection tag; nothing sent), IDHub keeps the identity as it was (exit 2). Any
+        other failure keeps the change, for the next reconciliation to push."""
+        failure: ConnectorError | None = None
+        # the person's lock before the write transaction, as everywhere: waiting for it while
+        # holding the state file's write lock would stall the work that holds it
+        busy = f"{self.args.email} is not changed"
+        with (
+            claims.acting_for(self.state.path, self.args.email, what=busy),
+            transaction(self.state.db),
+        ):
+            before, after = identities.modify(self.state, self.args.email, self._fields())
+            try:
+                pushed = fulfilment.push_attributes(self.state, self.runtime, before, after)
+            except (InvalidInput, Refused):
+                raise  # rolls the identity's change back
+            except ConnectorError as exc:
+                failure = exc
+        if failure is not None:
+            raise failure
         verdict = "changed" if after != before else "unchanged"
         return self._identity_and_account(after, pushed, verdict)
 
     def identity_remove(self) -> int:
-        result = leavers.leave(self.state, self.runtime, self.args.email)
-        person = identities.get(self.state.db, self.args.email)
-        return self._identity_and_account(person, result, f"left on {person.left_at}")
+        email = self.args.email
+
+        def waiting() -> None:
+            print(
+                f"hostsim: {email} is marked as left; waiting for work in progress for them in "
+                "another process (a fulfilment or a reconciliation remedy) to finish, which "
+                "undoes whatever it gave them",
+                file=sys.stderr,
+            )
+
+        done = leavers.leave(self.state, self.runtime, email, on_wait=waiting)
+        person = done.identity
+        if self.args.json:
+            account = None if done.result is None else output.result_data(done.result)
+            _print_json(
+                {
+                    "identity": asdict(person),
+                    "account": account,
+                    "waited": done.waited,
+                    "undone": list(done.undone),
+                }
+            )
+            return 0
+        print(f"identity {person.email}: left on {person.left_at}")
+        if done.waited:
+            print(f"waited for work in progress for {person.email} in another process")
+        for what in done.undone:
+            print(f"undone, as {person.email} left while it ran: {what}")
+        if done.result is not None:
+            output.write_result(done.result, sys.stdout, as_json=False)
+        return 0
 
     def _identity_and_account(
         self, person: Identity, result: OperationResult | None, verdict: str
@@ -436,7 +484,18 @@ class CoreCommands:
     def _fulfilled(self, request: Request) -> int:
         if request.status is Status.APPROVED:
             request = fulfilment.fulfil(self.state, self.runtime, request)
-        return self._request_out(request)
+        return self._carried_out(request)
+
+    def _carried_out(self, request: Request) -> int:
+        """A request after fulfilment; one withdrawn meanwhile (its person left) failed."""
+        code = self._request_out(request)
+        if request.status is Status.WITHDRAWN:
+            print(
+                f"hostsim: error: request {request.id} was not carried out: {request.reason}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        return code
 
     def request_submit(self) -> int:
         self.resume()
@@ -459,7 +518,7 @@ class CoreCommands:
 
     def request_retry(self) -> int:
         self.resume()
-        return self._request_out(fulfilment.retry(self.state, self.runtime, self.args.id))
+        return self._carried_out(fulfilment.retry(self.state, self.runtime, self.args.id))
 
     def request_resume(self) -> int:
         done = fulfilment.resume(self.state, self.runtime)
@@ -651,17 +710,30 @@ class CoreCommands:
         return 0
 
 
-def _summary(detail: Mapping[str, Any]) -> str:
-    """The detail of an audit entry in one short cell (``--json`` has it whole)."""
+def _summary(detail: Any) -> str:
+    """The detail of an audit entry in one short cell (``--json`` has it whole). Any detail
+    renders, also one written before steps were stored in one shape (as bare step names)."""
+    if not isinstance(detail, Mapping):
+        return str(detail)
     parts = []
-    for key in ("entitlement", "error", "comment", "why", "message"):
+    for key in ("entitlement", "error", "comment", "why", "message", "lost_race"):
         if detail.get(key):
-            value = detail[key]
+            value = str(detail[key])
             parts.append(f"{key}={short(value) if key == 'entitlement' else value}")
-    if "steps" in detail:
-        done = sum(1 for step in detail["steps"] if step.get("status") == "done")
-        parts.append(f"steps={done}/{len(detail['steps'])} done")
+    steps = detail.get("steps")
+    if isinstance(steps, list) and steps:
+        parts.append(_steps_summary(steps))
     return "; ".join(parts)
+
+
+def _steps_summary(steps: list[Any]) -> str:
+    """``steps=2/3 done``; steps stored without a status (bare names) are counted apart."""
+    known = [step for step in steps if isinstance(step, Mapping)]
+    done = sum(1 for step in known if step.get("status") == "done")
+    text = f"steps={done}/{len(steps)} done"
+    if len(known) < len(steps):
+        text += f" ({len(steps) - len(known)} recorded without a status)"
+    return text
 
 
 def steps_of(request: Request) -> tuple[Step, ...]:

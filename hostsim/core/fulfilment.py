@@ -7,6 +7,14 @@ is safe because every connector operation is idempotent: a grant already made re
 ``unchanged``, an account already created is adopted by the connector's create. A connector
 failure leaves the request ``failed`` with the reason and the steps done; a retry runs it again
 and repeats nothing that was done.
+
+A leaver always wins. Work for a person holds the person's lock (:mod:`.claims`) while it acts,
+and reads whether they left both before it starts and, in the transaction that records its end,
+after the connector answered. A leaver records that the person left first and only then waits
+for that lock, so a fulfilment that finds, after acting, that its person left while it ran
+undoes what it did (deletes the account it created, or revokes the access it granted) and
+withdraws the request saying so; one that finds it before acting does nothing. Taking access
+away (a revocation) is carried out whoever left.
 """
 
 from __future__ import annotations
@@ -15,14 +23,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from hostsim.contract.converter import unstructure
 from hostsim.contract.errors import AlreadyExists, ConnectorError
 from hostsim.contract.model import OperationResult, Step
 from hostsim.core import accounts, grants, identities
 from hostsim.core import requests as requests_
-from hostsim.core.claims import claim
+from hostsim.core.audit import steps_data
+from hostsim.core.claims import Busy, acting_for, claim
 from hostsim.core.identities import NAME_FIELDS, Identity
-from hostsim.core.requests import Action, Request, Status
+from hostsim.core.requests import LEFT_REASON, Action, Request, Status
 from hostsim.core.settings import SyncDirection
 from hostsim.core.state import State
 from hostsim.core.store import transaction
@@ -83,8 +91,14 @@ def link_created(
 
 
 def _steps(steps: tuple[Step, ...]) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = unstructure(list(steps))
-    return data
+    return steps_data(steps)
+
+
+def left_on(state: State, email: str) -> str | None:
+    """When the person left (None: they have not). A leaver records it first, before it waits
+    for work in progress for them, so work that reads it after acting knows it lost the race."""
+    found = identities.find(state.db, email)
+    return None if found is None else found.left_at
 
 
 def _carry_out(state: State, runtime: Runtime, request: Request) -> OperationResult:
@@ -92,9 +106,7 @@ def _carry_out(state: State, runtime: Runtime, request: Request) -> OperationRes
     account = accounts.find(state, request.identity)
     if request.action is Action.GRANT and account is None:
         identity = identities.get(state.db, request.identity)
-        result = runtime.create(create_payload(identity, [request.entitlement]))
-        link_created(state, identity, result, f"created for request {request.id}", request.id)
-        return result
+        return runtime.create(create_payload(identity, [request.entitlement]))
     if account is None:  # a revocation for someone without an account: nothing to take away
         return OperationResult(operation="revoke", account=None)
     call = runtime.grant if request.action is Action.GRANT else runtime.revoke
@@ -103,61 +115,164 @@ def _carry_out(state: State, runtime: Runtime, request: Request) -> OperationRes
 
 def fulfil(state: State, runtime: Runtime, request: Request, *, why: str = "approved") -> Request:
     """Carry out an approved request; returns it ``complete`` or ``failed`` (or still
-    ``approved`` when another live process is carrying it out, see :mod:`.claims`)."""
+    ``approved`` when another live process is carrying it out, see :mod:`.claims`), or
+    ``withdrawn`` when the person left before or while it ran (what it did is undone).
+
+    It acts for the person under their lock (:func:`.claims.acting_for`), which a leaver takes
+    too, so a leaver waits for it and it never runs beside a leaver's delete."""
     with claim(state.path, request.id) as mine:
         current = requests_.get(state.db, request.id)
         if not mine or current.status is not Status.APPROVED:
             return current
-        return _fulfil_claimed(state, runtime, current, why)
+        busy = f"request {current.id} is approved but not carried out yet"
+        with acting_for(state.path, current.identity, what=busy):
+            current = requests_.get(state.db, request.id)  # a leaver may have withdrawn it
+            if current.status is not Status.APPROVED:
+                return current
+            return _fulfil_claimed(state, runtime, current, why)
 
 
 def _fulfil_claimed(state: State, runtime: Runtime, request: Request, why: str) -> Request:
+    gives = request.action is Action.GRANT  # taking access away is allowed whoever left
+    left = left_on(state, request.identity)
+    if gives and left is not None:
+        return _withdrawn_for_leaver(state, request, left, why)
     with transaction(state.db):
         requests_.start_attempt(state, request)
+    had_account = accounts.find(state, request.identity) is not None
+    result: OperationResult | None = None
+    error: ConnectorError | None = None
     try:
         result = _carry_out(state, runtime, request)
     except ConnectorError as exc:
-        reason = exc.message
-        if isinstance(exc, AlreadyExists):
-            reason += (
-                "; the account exists in the application but IDHub has not linked it: run "
-                "`hostsim reconcile` to correlate it, then retry"
-            )
-        with transaction(state.db):
-            requests_.mark(state, request, Status.FAILED, reason=reason, steps=_steps(exc.steps))
-            state.record(
-                f"fulfil.{request.action.value}",
-                request.identity,
-                "failed",
-                request=request.id,
-                entitlement=request.entitlement,
-                error=reason,
-                retryable=exc.retryable,
-                steps=_steps(exc.steps),
-                why=why,
-            )
-        return requests_.get(state.db, request.id)
+        error = exc
+    with transaction(state.db):  # the check and the record together: a leaver is before or after
+        lost = gives and left_on(state, request.identity) is not None
+        if not lost and result is not None:
+            _complete(state, request, result, why)
+        elif not lost and error is not None:
+            _failed(state, request, error, why)
+    if lost:
+        done = result.steps if result is not None else (error.steps if error else ())
+        return _undo(state, runtime, request, done, had_account=had_account, why=why)
+    return requests_.get(state.db, request.id)
+
+
+def _failed(state: State, request: Request, exc: ConnectorError, why: str) -> None:
+    reason = exc.message
+    if isinstance(exc, AlreadyExists):
+        reason += (
+            "; the account exists in the application but IDHub has not linked it: run "
+            "`hostsim reconcile` to correlate it, then retry"
+        )
+    requests_.mark(state, request, Status.FAILED, reason=reason, steps=_steps(exc.steps))
+    state.record(
+        f"fulfil.{request.action.value}",
+        request.identity,
+        "failed",
+        request=request.id,
+        entitlement=request.entitlement,
+        error=reason,
+        retryable=exc.retryable,
+        steps=_steps(exc.steps),
+        why=why,
+    )
+
+
+def _complete(state: State, request: Request, result: OperationResult, why: str) -> None:
+    """Record a fulfilment done: the account it created (if it did), the grant, the request."""
+    if result.operation == "create":
+        identity = identities.get(state.db, request.identity)
+        link_created(state, identity, result, f"created for request {request.id}", request.id)
+    if request.action is Action.GRANT:
+        grants.open_grant(state, request.identity, request.entitlement, request.id)
+    else:
+        grants.close_grant(
+            state,
+            request.identity,
+            request.entitlement,
+            f"revoked by request {request.id}",
+            request.id,
+        )
+    requests_.mark(state, request, Status.COMPLETE, steps=_steps(result.steps))
+    state.record(
+        f"fulfil.{request.action.value}",
+        request.identity,
+        "complete",
+        request=request.id,
+        entitlement=request.entitlement,
+        changed=result.changed,
+        steps=_steps(result.steps),
+        why=why,
+    )
+
+
+def _withdrawn_for_leaver(state: State, request: Request, left: str, why: str) -> Request:
+    """The person left before this started: nothing is done, the request is withdrawn (as the
+    leaver withdraws every open request)."""
     with transaction(state.db):
-        if request.action is Action.GRANT:
-            grants.open_grant(state, request.identity, request.entitlement, request.id)
-        else:
-            grants.close_grant(
-                state,
-                request.identity,
-                request.entitlement,
-                f"revoked by request {request.id}",
-                request.id,
-            )
-        requests_.mark(state, request, Status.COMPLETE, steps=_steps(result.steps))
+        requests_.mark(state, request, Status.WITHDRAWN, reason=LEFT_REASON)
         state.record(
             f"fulfil.{request.action.value}",
             request.identity,
-            "complete",
+            "withdrawn",
             request=request.id,
             entitlement=request.entitlement,
-            changed=result.changed,
-            steps=_steps(result.steps),
+            left_at=left,
             why=why,
+        )
+    return requests_.get(state.db, request.id)
+
+
+def undo_for_leaver(
+    runtime: Runtime, email: str, entitlements: list[str], *, created: bool
+) -> tuple[str, OperationResult]:
+    """Take back what work for a person who left meanwhile gave them: the account it created
+    (deleted, with everything on it), else the access it granted (revoked). Returns what was
+    undone, in words, and the connector's result; raises the connector's error."""
+    if created:
+        return "the account it created was deleted", runtime.delete({"email": email})
+    steps: list[Step] = []
+    for entitlement in entitlements:
+        result = runtime.revoke({"email": email, "entitlement": entitlement})
+        steps += result.steps
+    return "the access it granted was revoked", OperationResult("revoke", None, tuple(steps))
+
+
+def _undo(
+    state: State,
+    runtime: Runtime,
+    request: Request,
+    done: tuple[Step, ...],
+    *,
+    had_account: bool,
+    why: str,
+) -> Request:
+    """The person left while this ran: undo it, withdraw the request and say so."""
+    try:
+        what, undo = undo_for_leaver(
+            runtime, request.identity, [request.entitlement], created=not had_account
+        )
+        steps, outcome = done + undo.steps, "undone"
+        reason = f"undone: {request.identity} left while this ran; {what}"
+    except ConnectorError as exc:
+        steps, outcome, what = done + exc.steps, f"undo failed: {exc.message}", "nothing"
+        reason = (
+            f"{request.identity} left while this ran, and undoing it failed: {exc.message}; "
+            f"`hostsim identity remove {request.identity}` deletes the account"
+        )
+    with transaction(state.db):
+        requests_.mark(state, request, Status.WITHDRAWN, reason=reason, steps=_steps(steps))
+        state.record(
+            f"fulfil.{request.action.value}",
+            request.identity,
+            outcome,
+            request=request.id,
+            entitlement=request.entitlement,
+            steps=_steps(steps),
+            why=why,
+            lost_race=f"request {request.id} ({request.action.value} {request.entitlement}): "
+            + (what if outcome == "undone" else outcome),
         )
     return requests_.get(state.db, request.id)
 
@@ -172,6 +287,16 @@ def push_attributes(
     there is no account or nothing to push. On success the pushed values become the agreed
     baseline; on failure the next reconciliation finds the drift.
     """
+    busy = f"{before.email} is changed in IDHub, but not yet in {state.application}"
+    with acting_for(state.path, before.email, what=busy):
+        if left_on(state, before.email) is not None:  # the leaver deletes the account
+            return None
+        return _push(state, runtime, before, after)
+
+
+def _push(
+    state: State, runtime: Runtime, before: Identity, after: Identity
+) -> OperationResult | None:
     account = accounts.find(state, before.email)
     if account is None:
         return None
@@ -213,7 +338,11 @@ def resume(state: State, runtime: Runtime) -> list[Request]:
     done = []
     for request in waiting:
         log.info("resuming request %s left approved by an interrupted run", request.id)
-        after = fulfil(state, runtime, request, why="resumed after an interrupted run")
+        try:
+            after = fulfil(state, runtime, request, why="resumed after an interrupted run")
+        except Busy as exc:  # still approved: the next command resumes it
+            log.warning("request %s not resumed: %s", request.id, exc.message)
+            continue
         if after.status is not Status.APPROVED:  # still approved: a live process has it
             done.append(after)
     return done

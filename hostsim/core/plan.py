@@ -22,11 +22,12 @@ class Remedy(StrEnum):
     REVOKE = "revoke"  # take away access granted out of band
     RESTORE = "restore"  # give back approved access removed out of band; recreate missing
     ATTRIBUTES = "attributes"  # apply each attribute's sync direction
-    DELETE_ORPHANS = "delete-orphans"  # delete accounts no identity owns
+    DELETE_ORPHANS = "delete-orphans"  # delete accounts no identity owns, or whose person left
 
 
 class Kind(StrEnum):
     ORPHAN = "orphan-account"
+    LEAVER = "leaver-account"  # an account (or IDHub's record of one) of a person who left
     CORRELATED = "correlated"
     MISSING = "missing-account"
     STALE = "stale-account"
@@ -51,6 +52,8 @@ class Action(StrEnum):
 REMOVALS = (Action.DROP, Action.DELETE)
 #: Actions the connector carries out on an account it looks up by its email alone.
 BY_EMAIL = (Action.DELETE, Action.REVOKE, Action.GRANT, Action.PUSH)
+#: Actions that give a person something: never carried out for a person who left.
+GIVING = (Action.CREATE, Action.GRANT, Action.PUSH)
 
 
 @frozen
@@ -98,7 +101,7 @@ class Plan:
 @frozen
 class Report:
     run: int
-    status: str  # complete, partial (a remedy failed), refused
+    status: str  # complete, partial (a remedy failed), refused, failed (reading failed)
     findings: tuple[Finding, ...]
     counts: dict[str, int]
     message: str = ""

@@ -5,6 +5,9 @@ IDHub account to an application account by its native id (so a rename is not a n
 and finds, per account:
 
 - ``orphan-account``: in the application, no identity owns it;
+- ``leaver-account``: the account of a person who left, in the application (a leaver that did
+  not finish, or work that ran while they left: deleted with ``delete-orphans``, never
+  restored, granted or pushed to), or only in IDHub's records (dropped);
 - ``correlated``: in the application, not yet linked, and its email is an identity's: linked;
 - ``missing-account``: IDHub's account is gone from the application (the stale clock starts;
   after ``stale_days`` it is ``stale-account`` and IDHub drops it and closes its grants);
@@ -16,8 +19,13 @@ The whole plan is made before anything changes. Removals (dropping stale account
 orphans) are counted against the deletion threshold: a run that would remove more than that
 share of all accounts is refused as a whole and changes nothing, because that is what a
 misconfigured scope or an empty answer from the application looks like. Otherwise the
-remedies asked for are carried out (:mod:`.remediation`), each outcome recorded. Every run is
-logged with its findings and counts.
+remedies asked for are carried out (:mod:`.remediation`), each intent and outcome recorded.
+Every run is logged with its findings and counts.
+
+A run holds its claim (:mod:`.claims`) from the moment it is logged ``running``, and the
+operating system releases it when the process ends, however it ends. The next run closes every
+``running`` run whose claim is free as ``interrupted``, listing the remedies whose intent was
+audited but whose outcome never was; a run in progress elsewhere, however long, is left alone.
 
 The connector finds an account by its email alone, so an account without one, or whose email
 another account also answers to, is neither correlated nor changed through the connector: its
@@ -30,6 +38,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import ExitStack, suppress
 
 from attrs import evolve, frozen
 
@@ -37,6 +46,7 @@ from hostsim.contract.errors import ConnectorError
 from hostsim.contract.model import Account, FetchKind, PolicyAccess
 from hostsim.core import accounts, grants, identities, remediation
 from hostsim.core.accounts import AccountRecord
+from hostsim.core.claims import run_claim
 from hostsim.core.identities import Identity
 from hostsim.core.plan import (
     BY_EMAIL,
@@ -251,13 +261,71 @@ def _reported(findings: list[Finding], why: str) -> list[Finding]:
     ]
 
 
+def _unowned(
+    identity: Identity | None, user: Account, ambiguous: set[str], options: Options
+) -> Finding:
+    """An application account no identity may hold: nobody's (an orphan), or the account of a
+    person who left (a leaver's, which nothing should have left behind or recreated)."""
+    fix = Remedy.DELETE_ORPHANS in options.remedies
+    why = _by_hand(user, ambiguous)
+    kind, detail = Kind.ORPHAN, why
+    if identity is not None and identity.left_at is not None:
+        kind = Kind.LEAVER
+        detail = why or (
+            f"{identity.email} left on {identity.left_at} and still has this account; "
+            "delete it (--remediate delete-orphans, or `hostsim identity remove`)"
+        )
+    return Finding(
+        app_email(user) if identity is None else identity.email,
+        kind,
+        user.user_name,
+        app=user.id,
+        action=Action.DELETE if fix and not why else Action.REPORT,
+        detail=detail,
+    )
+
+
+def _leavers_records(
+    state: State,
+    records: list[AccountRecord],
+    matched: dict[str, Account],
+    ambiguous: set[str],
+    options: Options,
+) -> list[Finding]:
+    """IDHub's accounts of people who left (a leaver that did not finish, or work that ran
+    while they left): never restored, granted or pushed to, so taken out of ``matched``. A
+    live one is a leaver's account; the record of a gone one is dropped."""
+    findings: list[Finding] = []
+    for record in records:
+        identity = identities.find(state.db, record.identity)
+        if identity is None or identity.left_at is None:
+            continue
+        user = matched.pop(record.identity, None)
+        if user is not None:
+            findings.append(_unowned(identity, user, ambiguous, options))
+            continue
+        findings.append(
+            Finding(
+                record.identity,
+                Kind.LEAVER,
+                record.name,
+                action=Action.DROP,
+                detail=f"{record.identity} left on {identity.left_at}; the account is gone from "
+                "the application, IDHub forgets it",
+            )
+        )
+    return findings
+
+
 def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
     """Compare, decide, change nothing."""
     records = list(accounts.every(state))
     matched, unlinked = _match(records, snapshot.users)
     ambiguous = _ambiguous(snapshot.users)
-    findings: list[Finding] = []
+    findings = _leavers_records(state, records, matched, ambiguous, options)
+    left = {finding.account for finding in findings}
     known = {record.identity: record for record in records}
+    unowned = 0
     for user in sorted(unlinked, key=app_email):
         identity = identities.find(state.db, app_email(user))
         if (
@@ -271,20 +339,10 @@ def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
             )
             matched[identity.email] = user
             continue
-        fix = Remedy.DELETE_ORPHANS in options.remedies
-        why = _by_hand(user, ambiguous)
-        findings.append(
-            Finding(
-                app_email(user),
-                Kind.ORPHAN,
-                user.user_name,
-                app=user.id,
-                action=Action.DELETE if fix and not why else Action.REPORT,
-                detail=why,
-            )
-        )
+        findings.append(_unowned(identity, user, ambiguous, options))
+        unowned += 1
     for record in records:
-        if record.identity not in matched:
+        if record.identity not in matched and record.identity not in left:
             findings.append(_missing(state, record, options))
     baselines: dict[str, dict[str, str | None]] = {}
     for email, user in sorted(matched.items()):
@@ -297,8 +355,7 @@ def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
         found += _attributes(state, identity, user, linked, snapshot=snapshot, options=options)
         findings += _reported(found, _by_hand(user, ambiguous))
         baselines[email] = dict(linked.synced) if linked is not None else {}
-    orphans = sum(1 for finding in findings if finding.kind is Kind.ORPHAN)
-    return Plan(tuple(findings), len(records) + orphans, matched, baselines, snapshot.attributes)
+    return Plan(tuple(findings), len(records) + unowned, matched, baselines, snapshot.attributes)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -314,7 +371,9 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
     return dict(sorted(found.items()))
 
 
-def _start(state: State, options: Options) -> int:
+def _start(state: State, options: Options, held: ExitStack) -> int:
+    """Log the run as ``running`` and hold its claim (taken before the row is committed, so
+    no other process ever sees the run unclaimed while this one lives)."""
     with transaction(state.db):
         cursor = state.db.execute(
             "INSERT INTO reconciliation_runs (application, started_at, actor, options, status) "
@@ -332,7 +391,30 @@ def _start(state: State, options: Options) -> int:
                 ),
             ),
         )
-    return int(cursor.lastrowid or 0)
+        run = int(cursor.lastrowid or 0)
+        held.enter_context(run_claim(state.path, run))
+    return run
+
+
+def _log_findings(state: State, run: int, findings: Iterable[Finding]) -> None:
+    state.db.executemany(
+        "INSERT INTO reconciliation_findings (run, account, kind, subject, idhub, app, "
+        "direction, action, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run,
+                f.account,
+                f.kind.value,
+                f.subject,
+                f.idhub,
+                f.app,
+                f.direction,
+                f.action.value,
+                f.outcome or f.detail,
+            )
+            for f in findings
+        ],
+    )
 
 
 def finish(
@@ -341,24 +423,7 @@ def finish(
     """Log the run with its findings and counts, and audit it."""
     tally = counts(findings)
     with transaction(state.db):
-        state.db.executemany(
-            "INSERT INTO reconciliation_findings (run, account, kind, subject, idhub, app, "
-            "direction, action, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    run,
-                    f.account,
-                    f.kind.value,
-                    f.subject,
-                    f.idhub,
-                    f.app,
-                    f.direction,
-                    f.action.value,
-                    f.outcome or f.detail,
-                )
-                for f in findings
-            ],
-        )
+        _log_findings(state, run, findings)
         state.db.execute(
             "UPDATE reconciliation_runs SET finished_at = ?, status = ?, counts = ?, message = ? "
             "WHERE id = ?",
@@ -371,8 +436,20 @@ def finish(
 
 
 def reconcile(state: State, runtime: Runtime, options: Options) -> Report:
-    """One reconciliation run: read, plan, check the threshold, remedy, log."""
-    run = _start(state, options)
+    """One reconciliation run: close runs a gone process left running, then read, plan,
+    check the threshold, remedy, log."""
+    close_interrupted(state)
+    with ExitStack() as held:
+        run = _start(state, options, held)
+        try:
+            return _run(state, runtime, options, run)
+        except BaseException as exc:  # logged now rather than by the next run (best effort)
+            with suppress(Exception):
+                _close(state, run, f"it stopped on {type(exc).__name__}: {exc}")
+            raise
+
+
+def _run(state: State, runtime: Runtime, options: Options, run: int) -> Report:
     try:
         snapshot = read(runtime)
     except ConnectorError as exc:
@@ -394,6 +471,108 @@ def reconcile(state: State, runtime: Runtime, options: Options) -> Report:
     done = remediation.carry_out(state, runtime, planned, run)
     failed = any(f.outcome.startswith("failed") for f in done)
     return finish(state, run, "partial" if failed else "complete", done, "")
+
+
+# --- interrupted runs -------------------------------------------------------------------------
+
+#: The outcome of a remedy whose intent was audited but whose outcome never was.
+INTERRUPTED = (
+    "interrupted: the run's process ended while this was under way, so its outcome is "
+    "unknown; the next run finds what is still different"
+)
+
+
+@frozen
+class _Started:
+    """A remedy a run audited the intent of, with its audited outcome (None: never)."""
+
+    finding: Finding
+    remedy: int
+    outcome: str | None
+
+
+def _started(state: State, run: int) -> list[_Started]:
+    outcomes = {
+        row["remedy"]: row["result"]
+        for row in state.db.execute(
+            "SELECT result, json_extract(detail, '$.remedy') AS remedy FROM audit "
+            "WHERE action LIKE 'remediate.%' AND json_extract(detail, '$.run') = ? "
+            "AND json_extract(detail, '$.remedy') IS NOT NULL",
+            (run,),
+        )
+    }
+    started = []
+    for row in state.db.execute(
+        "SELECT subject, detail FROM audit WHERE action = ? AND json_extract(detail, '$.run') = ? "
+        "ORDER BY seq",
+        (remediation.INTENT, run),
+    ):
+        detail = json.loads(row["detail"])
+        finding = Finding(
+            row["subject"],
+            Kind(detail["kind"]),
+            detail["about"],
+            idhub=detail["idhub"],
+            app=detail["app"],
+            action=Action(detail["what"]),
+        )
+        started.append(_Started(finding, detail["remedy"], outcomes.get(detail["remedy"])))
+    return started
+
+
+def _close(state: State, run: int, why: str) -> None:
+    """Log a run that never finished as ``interrupted``, with the remedies it started: their
+    outcome where one was audited, ``interrupted`` (and now audited as such) where none was.
+    Nothing happens if the run is no longer ``running`` (another process closed it)."""
+    with transaction(state.db):
+        row = state.db.execute(
+            "SELECT status FROM reconciliation_runs WHERE id = ?", (run,)
+        ).fetchone()
+        if row is None or row["status"] != "running":
+            return
+        started = _started(state, run)
+        dangling = [s for s in started if s.outcome is None]
+        for one in dangling:
+            state.record(
+                f"remediate.{one.finding.action.value}",
+                one.finding.account,
+                INTERRUPTED,
+                run=run,
+                remedy=one.remedy,
+                what=one.finding.action.value,
+                kind=one.finding.kind.value,
+                about=one.finding.subject,
+            )
+        message = f"interrupted: {why}"
+        if dangling:
+            count = "1 remedy was" if len(dangling) == 1 else f"{len(dangling)} remedies were"
+            message += f"; {count} under way with no recorded outcome: "
+            message += ", ".join(
+                f"{s.finding.action.value} {s.finding.subject} ({s.finding.kind.value} of "
+                f"{s.finding.account})"
+                for s in dangling
+            )
+        message += "; the next run finds what is still different"
+        findings = tuple(evolve(s.finding, outcome=s.outcome or INTERRUPTED) for s in started)
+        finish(state, run, "interrupted", findings, message)
+
+
+def close_interrupted(state: State) -> list[int]:
+    """Close every run left ``running`` whose process is gone (its claim is free: the claim
+    is released by the operating system when the process ends, however it ends, so a run in
+    progress elsewhere, however long, is left alone). Returns the runs closed."""
+    running = state.db.execute(
+        "SELECT id FROM reconciliation_runs WHERE application = ? AND status = 'running' "
+        "ORDER BY id",
+        (state.application,),
+    ).fetchall()
+    closed = []
+    for row in running:
+        with run_claim(state.path, row["id"]) as gone:
+            if gone:
+                _close(state, row["id"], "the process running it ended before it finished")
+                closed.append(row["id"])
+    return closed
 
 
 def runs(state: State, limit: int = 20) -> list[dict[str, object]]:

@@ -28,6 +28,8 @@ from hostsim.core.store import transaction
 
 #: Requests IDHub still has to act on (a failed one waits for a retry or a withdrawal).
 OPEN = ("pending", "approved", "failed")
+#: Why a leaver's open requests are withdrawn (by the leaver, or by a fulfilment it beat).
+LEFT_REASON = "the identity left"
 
 
 class Status(StrEnum):
@@ -85,8 +87,8 @@ class Request:
             return f"waiting for {step.role} approval ({step.approver})"
         if self.status is Status.FAILED:
             return f"failed: {self.reason}"
-        if self.status is Status.REJECTED:
-            return f"rejected: {self.reason}" if self.reason else "rejected"
+        if self.status in (Status.REJECTED, Status.WITHDRAWN) and self.reason:
+            return f"{self.status.value}: {self.reason}"
         return self.status.value
 
 
@@ -306,6 +308,17 @@ def _current_step(state: State, request_id: int, verb: str) -> tuple[Request, Ap
     return request, step
 
 
+def _refuse_leaver(state: State, request: Request, verb: str) -> None:
+    """Nothing gives a person who left access: their request is withdrawn by the leaver, and
+    until it is (a leaver that is still deleting the account) it cannot be carried further."""
+    person = identities.get(state.db, request.identity)
+    if person.left_at is not None:
+        raise InvalidInput(
+            f"request {request.id} is for {person.email}, who left on {person.left_at}; it "
+            f"cannot be {verb}"
+        )
+
+
 def _decide(state: State, request: Request, step: Approval, decision: str, comment: str) -> None:
     state.db.execute(
         "UPDATE approvals SET decision = ?, decided_at = ?, comment = ? "
@@ -318,6 +331,7 @@ def approve(state: State, request_id: int, comment: str = "") -> Request:
     """The current approver approves; the last approval makes the request ``approved``."""
     with transaction(state.db):
         request, step = _current_step(state, request_id, "approved")
+        _refuse_leaver(state, request, "approved")
         _decide(state, request, step, "approved", comment)
         last = step.position == len(request.approvals)
         if last:
@@ -426,6 +440,7 @@ def reopen(state: State, request_id: int) -> Request:
                 f"request {request.id} is {request.status_text}; only a failed request can be "
                 "retried"
             )
+        _refuse_leaver(state, request, "retried")
         _set_status(state, request, Status.APPROVED)
         state.record(
             "request.retry",

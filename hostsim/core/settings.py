@@ -29,6 +29,9 @@ CONFIG_TABLE = "idhub"
 #: Approval steps that are not an identity's email.
 APPROVAL_ROLES = ("manager", "owner")
 AUTO_APPROVAL = "auto"
+#: The inclusive range of each number of the table: ten years of staleness is already more
+#: than any review cycle, and a larger one overflows the date arithmetic of the stale check.
+NUMBER_RANGES = {"stale_days": (0, 3650), "deletion_threshold": (0, 100)}
 
 
 class SyncDirection(StrEnum):
@@ -73,12 +76,13 @@ def load_core_settings(raw: Mapping[str, Any]) -> CoreSettings:
             f"config key {CONFIG_TABLE!r} must be a table, not {type(raw).__name__}"
         )
     settings = structure(dict(raw), CoreSettings, error=ConfigurationError, what="idhub settings")
-    if settings.stale_days < 0:
-        raise ConfigurationError(f"stale_days: expected 0 or more, got {settings.stale_days}")
-    if not 0 <= settings.deletion_threshold <= 100:
-        raise ConfigurationError(
-            f"deletion_threshold: expected 0 to 100, got {settings.deletion_threshold}"
-        )
+    for name, value in (
+        ("stale_days", settings.stale_days),
+        ("deletion_threshold", settings.deletion_threshold),
+    ):
+        low, high = NUMBER_RANGES[name]
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name}: expected {low} to {high}, got {_number(value)}")
     settings = evolve(
         settings, default_approval=check_chain(settings.default_approval, "default_approval")
     )
@@ -89,3 +93,9 @@ def load_core_settings(raw: Mapping[str, Any]) -> CoreSettings:
             "identifier, so IDHub pushes it (idhub-to-app) or leaves it (no-sync) @ $.sync.email"
         )
     return settings
+
+
+def _number(value: int) -> str:
+    """A number as an error line shows it: a 4,000-digit integer is cut, not echoed whole."""
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:20]}…"

@@ -5,12 +5,20 @@ needs no server. The schema version lives in ``PRAGMA user_version``; each migra
 own transaction together with the version bump, so a file is always at exactly one version.
 A file written by a newer hostsim (a higher version than this one knows) is refused rather than
 misread. Append-only tables are enforced by triggers, not by convention.
+
+Before anything is written (not even the switch to WAL), :func:`open_state` makes sure the file
+is one it may change: a regular file it can write, in a directory it can write (SQLite keeps
+its write-ahead log beside the file), holding a hostsim schema no newer than this one, not
+another program's database (tables but no schema version), and not damaged (SQLite's
+``quick_check``). Anything else is refused with one line naming the file and the problem, and
+the file is left exactly as it was: refusing must never be what damages someone's data.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,24 +179,133 @@ def default_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def open_state(path: Path, migrations: tuple[Migration, ...] = MIGRATIONS) -> sqlite3.Connection:
-    """Open (creating if need be) the state file and migrate it to the newest schema."""
+    """Open (creating if need be) the state file and migrate it to the newest schema.
+
+    Every check that can refuse the file runs before its first write; see the module's
+    docstring. Raises ConfigurationError (exit 2) naming the file and the problem.
+    """
+    _check_place(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
-        raise ConfigurationError(f"cannot open the state file {path}: {exc}") from exc
+        raise _refused(path, f"cannot be opened ({exc})") from exc
     db.row_factory = sqlite3.Row
     try:
+        _check_contents(db, path, migrations)
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
+        _use_wal(db)
         migrate(db, migrations, path)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise ConfigurationError(f"the state file {path} is not usable: {exc}") from exc
-    except ConfigurationError:
+    except BaseException:
         db.close()
         raise
     return db
+
+
+def _refused(path: Path, problem: str) -> ConfigurationError:
+    return ConfigurationError(f"the state file {path} {problem}; it was left as it is")
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _check_place(path: Path) -> None:
+    """The file (when it exists) is a regular file hostsim can write, and so are its WAL
+    companions; its directory exists (created for a new file) and can be written. Only
+    ``stat``, ``open`` for writing without writing, and ``access``: nothing is changed."""
+    try:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise _refused(path, f"cannot be read ({_reason(exc)})") from exc
+    if mode is None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _refused(
+                path, f"cannot be created: its directory cannot be made ({_reason(exc)})"
+            ) from exc
+    elif stat.S_ISDIR(mode):
+        raise _refused(path, "is a directory, not a file")
+    elif not stat.S_ISREG(mode):
+        raise _refused(path, "is not a regular file")
+    else:
+        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            _check_writable(path, companion)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _refused(
+            path,
+            f"cannot be used: its directory {path.parent} is not writable (SQLite keeps its "
+            "write-ahead log beside the file)",
+        )
+
+
+def _check_writable(path: Path, file: Path) -> None:
+    """Open ``file`` for writing and close it at once (an immutable or read-only file fails
+    here instead of at the first write, halfway through a command)."""
+    try:
+        handle = os.open(file, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        which = "" if file == path else f" (its companion {file.name})"
+        raise _refused(path, f"cannot be written{which}: {_reason(exc)}") from exc
+    os.close(handle)
+
+
+def _check_contents(db: sqlite3.Connection, path: Path, migrations: tuple[Migration, ...]) -> None:
+    """Reads only, in one snapshot (a deferred transaction takes no write lock, and another
+    process's migration is seen whole or not at all): the version is one this hostsim knows,
+    a version-0 file is empty, and SQLite finds no damage."""
+    known = migrations[-1].version if migrations else 0
+    db.execute("BEGIN")
+    try:
+        _check_version(db, path, known)
+        if schema_version(db) == 0:
+            _refuse_foreign(db, path)
+        problems = [str(row[0]) for row in db.execute("PRAGMA quick_check")]
+    finally:
+        if db.in_transaction:  # SQLite may have ended it itself on a damaged page
+            db.execute("ROLLBACK")
+    if problems != ["ok"]:
+        first = " ".join(problems[0].split())
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise _refused(path, f"is damaged: {first}{more}")
+
+
+def _check_version(db: sqlite3.Connection, path: Path, known: int) -> None:
+    current = schema_version(db)
+    if current > known:
+        raise ConfigurationError(
+            f"the state file {path} has schema version {current}, newer than this hostsim "
+            f"knows ({known}); use a newer hostsim"
+        )
+
+
+def _refuse_foreign(db: sqlite3.Connection, path: Path) -> None:
+    """A file at version 0 must be empty: one with tables and no schema version is another
+    program's database (or not yet a hostsim one), never to be taken over."""
+    names = [
+        str(row[0])
+        for row in db.execute("SELECT name FROM sqlite_master ORDER BY rowid LIMIT 4").fetchall()
+    ]
+    if names:
+        listed = ", ".join(repr(name) for name in names[:3]) + (", ..." if len(names) > 3 else "")
+        raise _refused(
+            path,
+            f"is not a hostsim state file: it holds {listed} but no hostsim schema version",
+        )
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """WAL (readers never wait for the writer); switched only when not already, since the
+    switch writes the file's header."""
+    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -197,20 +314,18 @@ def schema_version(db: sqlite3.Connection) -> int:
 
 def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...], path: Path) -> list[int]:
     """Run the migrations the file has not had yet; returns the versions applied."""
-    known = migrations[-1].version if migrations else 0
+    _check_version(db, path, migrations[-1].version if migrations else 0)
     current = schema_version(db)
-    if current > known:
-        raise ConfigurationError(
-            f"the state file {path} has schema version {current}, newer than this hostsim "
-            f"knows ({known}); use a newer hostsim"
-        )
     applied = []
     for migration in migrations:
         if migration.version <= current:
             continue
         with transaction(db):
-            if schema_version(db) >= migration.version:
+            now = schema_version(db)
+            if now >= migration.version:
                 continue  # another process ran it while this one waited for the write lock
+            if now == 0:
+                _refuse_foreign(db, path)  # under the write lock: nobody can add tables now
             # executescript would COMMIT first; run the statements one by one instead.
             for statement in _statements(migration.sql):
                 db.execute(statement)

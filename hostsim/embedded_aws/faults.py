@@ -52,6 +52,8 @@ class Fault:
     message: str
     where: tuple[tuple[str, str], ...] = ()
     lose_reply: bool = False
+    #: A body to answer with instead of IAM's XML error (a proxy's HTML page, say).
+    body: str | None = None
 
     def matches(self, service: str, action: str, params: Mapping[str, str]) -> bool:
         """Whether this fault is meant for that request."""
@@ -62,8 +64,12 @@ class Fault:
         )
 
     def reply(self) -> Reply:
-        """The IAM-style error reply this fault produces."""
-        return error_reply(self.code, self.message, self.status)
+        """The IAM-style error reply this fault produces, or ``body`` as an HTML page."""
+        if self.body is None:
+            return error_reply(self.code, self.message, self.status)
+        data = self.body.encode("utf-8")
+        headers = [("Content-Type", "text/html"), ("Content-Length", str(len(data)))]
+        return Reply(self.status, data, headers)
 
 
 class FaultInjector:

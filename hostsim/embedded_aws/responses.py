@@ -42,7 +42,9 @@ _REASONS = {
     409: "Conflict",
     500: "Internal Server Error",
     501: "Not Implemented",
+    502: "Bad Gateway",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 

@@ -256,6 +256,7 @@ class EmbeddedAWS:
         service: str = "iam",
         where: Mapping[str, str] | None = None,
         lose_reply: bool = False,
+        body: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests for ``action`` with an IAM-style error.
 
@@ -264,6 +265,7 @@ class EmbeddedAWS:
         ``where`` limits the fault to requests with these parameter values (``{"GroupName":
         "ops"}``). With ``lose_reply`` the request *is* served and its answer replaced by the
         error: the change happened, the client does not know, and its retry meets it.
+        ``body`` replaces IAM's XML error with that text as an HTML page (a proxy's 502).
         """
         fault = Fault(
             service=service,
@@ -273,6 +275,7 @@ class EmbeddedAWS:
             message=message,
             where=tuple((where or {}).items()),
             lose_reply=lose_reply,
+            body=body,
         )
         self._middleware.faults.arm(fault, times)
 

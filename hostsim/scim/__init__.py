@@ -3,8 +3,9 @@
 IDHub (or any SCIM client) talks SCIM; the server talks to the connector only through
 :class:`~hostsim.runtime.Runtime`. One concern per module: :mod:`.app` (WSGI app, routing,
 lifecycle endpoints), :mod:`.users` and :mod:`.groups` (the mappings), :mod:`.discovery`,
-:mod:`.auth`, :mod:`.errors`. The protocol's models, validation, filters and PATCH come from
-scim2-models.
+:mod:`.auth`, :mod:`.errors`, :mod:`.body` (what request bodies are read, and how much),
+:mod:`.server` (the HTTP server, logging through the redactor). The protocol's models,
+validation, filters and PATCH come from scim2-models.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from hostsim import redaction
 from hostsim.runtime import Runtime
 from hostsim.scim.app import BASE_PATH, ScimApp, make_wsgi_server
 from hostsim.scim.auth import CONFIG_TABLE, Credentials, check_startup, credentials
+from hostsim.scim.body import Limits, limits
+from hostsim.scim.server import ACCESS_LOG
 
 __all__ = [
     "BASE_PATH",
     "CONFIG_TABLE",
     "Credentials",
+    "Limits",
     "ScimApp",
     "credentials",
     "make_wsgi_server",
@@ -38,12 +43,22 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     run_open: bool = False,
+    redact: redaction.Redactor | None = None,
 ) -> int:
     """Serve until interrupted. Refuses to start without credentials unless ``run_open`` on a
-    loopback address."""
+    loopback address, and with a ``[scim]`` table it cannot use. The server's log lines are
+    masked by ``redact`` (by default one knowing the environment's secrets and the table's),
+    and the access log is on (INFO) unless the logging setup says otherwise."""
     found = credentials(environ, table)
+    body_limits = limits(table)
     check_startup(found, host, run_open)
-    server = make_wsgi_server(ScimApp(runtime, found), host, port)
+    if redact is None:
+        redact = redaction.from_environment(environ)
+        redact.add_settings({CONFIG_TABLE: table})
+    if ACCESS_LOG.level == logging.NOTSET:
+        ACCESS_LOG.setLevel(logging.INFO)
+    app = ScimApp(runtime, found, limits=body_limits, redact=redact)
+    server = make_wsgi_server(app, host, port)
     auth = ", ".join(found.schemes) or "none (open, loopback only)"
     print(
         f"hostsim: serving {runtime.connector_type.name} over SCIM at "

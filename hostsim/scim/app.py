@@ -8,6 +8,12 @@ Routes (all behind :mod:`hostsim.scim.auth`):
 - ``/scim/v2/Groups`` (GET list) and ``/Groups/{id}`` (GET, PUT and PATCH of members)
 - ``/health`` (``Up`` / ``Down`` / ``Not Configured`` with a reason), ``/test`` (the connector's
   connection check), ``/metadata`` (the connector type, its capabilities and schema)
+
+Every request is routed, then authenticated, then its headers are checked against
+:mod:`hostsim.scim.body` (media type 415, announced size 413) before any of its body is read
+or any handler runs; a handler reads a body only through :func:`~hostsim.scim.body.read_json`.
+Handlers run under :data:`~hostsim.scim.users.IDENTITY_POLICY`, so filters compare ``userName``
+and ``emails`` in any case and surrounding whitespace, as the connector does.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,18 +41,20 @@ from scim2_models import (
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from hostsim.contract.converter import unstructure
 from hostsim.contract.errors import ConfigurationError, ConnectorError
 from hostsim.contract.model import Capability
+from hostsim.redaction import Redactor
 from hostsim.runtime import Runtime
 from hostsim.scim import discovery
 from hostsim.scim import errors as scim_errors
 from hostsim.scim.auth import Credentials
+from hostsim.scim.body import Limits, Refusal, check_headers, read_json
 from hostsim.scim.groups import Groups
-from hostsim.scim.users import CORE_ATTRIBUTES, Users
+from hostsim.scim.server import ScimServer
+from hostsim.scim.users import CORE_ATTRIBUTES, IDENTITY_POLICY, Users
 
 BASE_PATH = "/scim/v2"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -90,12 +99,28 @@ def _scim_error(error: Any) -> Response:
 
 
 class ScimApp:
-    """The WSGI application. ``base_url`` (scheme, host, port) makes the ``location`` URLs."""
+    """The WSGI application. ``base_url`` (scheme, host, port) makes the ``location`` URLs;
+    ``limits`` bound the bodies it reads (:mod:`.body`); ``redact`` masks what it and its server
+    log (:mod:`.server`), and learns the credentials' own secrets here, so that even an app
+    given no redactor never logs them."""
 
-    def __init__(self, runtime: Runtime, credentials: Credentials, base_url: str = "") -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        credentials: Credentials,
+        base_url: str = "",
+        *,
+        limits: Limits | None = None,
+        redact: Redactor | None = None,
+    ) -> None:
         self.runtime = runtime
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
+        self.limits = limits or Limits()
+        self.redact = redact if redact is not None else Redactor()
+        for secret in (credentials.token, credentials.password):
+            if secret:
+                self.redact.add(secret)
         self._lock = threading.Lock()
         self._users: Users | None = None
 
@@ -144,7 +169,14 @@ class ScimApp:
             return response
         handler: Callable[..., Response] = getattr(self, f"on_{endpoint}")
         try:
-            return handler(request, **args)
+            check_headers(request, self.limits)
+            # userName and emails compare as one identity in any spelling, filters included
+            with IDENTITY_POLICY:
+                return handler(request, **args)
+        except Refusal as exc:
+            if exc.note:
+                log.info("%s", self.redact(f"{request.method} {request.path}: {exc.note}"))
+            return _scim_error(exc.error)
         except SCIMException as exc:
             return _scim_error(scim_errors.from_scim(exc))
         except ValidationError as exc:
@@ -156,20 +188,14 @@ class ScimApp:
                 )
             )
         except Exception:
-            log.exception("%s %s failed", request.method, request.path)
+            failure = f"{request.method} {request.path} failed\n{traceback.format_exc()}"
+            log.error("%s", self.redact(failure.rstrip()))
             return _scim_error(scim_errors.error(500, "internal error (see the server log)"))
 
     # --- helpers -------------------------------------------------------------------------
 
-    @staticmethod
-    def _payload(request: Request) -> dict[str, Any]:
-        try:
-            data = json.loads(request.get_data(as_text=True) or "null")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise _invalid_syntax("the body must be a JSON object")
-        return data
+    def _payload(self, request: Request) -> dict[str, Any]:
+        return read_json(request, self.limits)
 
     @staticmethod
     def _resource(
@@ -228,7 +254,9 @@ class ScimApp:
     # --- discovery -----------------------------------------------------------------------
 
     def on_spc(self, request: Request) -> Response:
-        config = discovery.service_provider_config(self.scim_url, self.credentials.schemes)
+        config = discovery.service_provider_config(
+            self.scim_url, self.credentials.schemes, self.limits.max_payload_size
+        )
         return _json(config.model_dump())
 
     def on_resource_types(self, request: Request) -> Response:
@@ -412,12 +440,6 @@ def _dump(resource: Any, parameters: ResponseParameters[Any] | None) -> dict[str
     return dumped
 
 
-def _invalid_syntax(detail: str) -> SCIMException:
-    from scim2_models import InvalidSyntaxException
-
-    return InvalidSyntaxException(detail=detail)
-
-
 def _integer(text: Any, default: int, name: str) -> int:
     if text is None or text == "":
         return default
@@ -431,10 +453,10 @@ def _integer(text: Any, default: int, name: str) -> int:
         raise InvalidValueException(detail=f"{name} must be an integer, got {text!r}") from None
 
 
-def make_wsgi_server(app: ScimApp, host: str = "127.0.0.1", port: int = 8080) -> BaseWSGIServer:
-    """A threaded werkzeug server for ``app`` (port 0 picks a free port); sets ``app.base_url``
-    from the address it is bound to."""
-    server = make_server(host, port, app, threaded=True)
+def make_wsgi_server(app: ScimApp, host: str = "127.0.0.1", port: int = 8080) -> ScimServer:
+    """A threaded werkzeug server for ``app`` (port 0 picks a free port), logging through the
+    app's redactor; sets ``app.base_url`` from the address it is bound to."""
+    server = ScimServer(host, port, app, redact=app.redact)
     if not app.base_url:
         shown = f"[{host}]" if ":" in host else host
         app.base_url = f"http://{shown}:{server.server_port}"

@@ -2,10 +2,11 @@
 
 Credentials come from the environment (``IDHUB_SCIM_TOKEN``, ``IDHUB_SCIM_USERNAME`` and
 ``IDHUB_SCIM_PASSWORD``), which wins, or from the ``[scim]`` table of the config file
-(``token``, ``username``, ``password``). Without any, the server refuses to start unless told to
-run open, and then only on a loopback address. Secrets are compared in constant time and never
-logged: the CLI's redactor knows the environment variables and every config key named like a
-secret.
+(``token``, ``username``, ``password``; the table's other keys are :mod:`.body`'s limits).
+Without any, the server refuses to start unless told to run open, and then only on a loopback
+address; a credential no client could present (blank, say) refuses to start too. Secrets are
+compared in constant time and never logged: every line the server logs, the access log
+included, passes through a redactor that knows them (:mod:`.server`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from attrs import frozen
 
 from hostsim.contract.errors import ConfigurationError
+from hostsim.scim.body import TABLE_KEYS as OTHER_KEYS
 
 #: The config file's table for the SCIM server (not a connector's table).
 CONFIG_TABLE = "scim"
@@ -86,19 +88,26 @@ class Credentials:
 
 
 def credentials(environ: Mapping[str, str], table: Mapping[str, Any]) -> Credentials:
-    """The credentials in force: each from the environment if set there, else the config."""
-    unknown = sorted(set(table) - set(_KEYS))
+    """The credentials in force: each from the environment if set there (an empty variable
+    counts as unset), else the config. A value no client could present is refused here, at
+    start-up, rather than serving an API nobody can use: a blank one, a token with whitespace
+    around it (an ``Authorization`` header cannot carry it), a username with a colon (HTTP Basic
+    splits at the first one, RFC 7617)."""
+    unknown = sorted(set(table) - set(_KEYS) - OTHER_KEYS)
     if unknown:
         raise ConfigurationError(
             f"unknown key(s) in [{CONFIG_TABLE}]: {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(_KEYS))})"
+            f"(known: {', '.join(sorted({*_KEYS, *OTHER_KEYS}))})"
         )
     values: dict[str, str | None] = {}
     for key, variable in _KEYS.items():
-        value = environ.get(variable) or table.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ConfigurationError(f"[{CONFIG_TABLE}] {key} must be a non-empty string")
-        values[key] = value
+        value: object = environ.get(variable) or None
+        where = variable
+        if value is None and key in table:
+            value, where = table[key], f"[{CONFIG_TABLE}] {key}"
+        if value is not None:
+            _check(key, where, value)
+        values[key] = value if isinstance(value, str) else None
     found = Credentials(**values)
     if (found.username is None) != (found.password is None):
         raise ConfigurationError(
@@ -106,6 +115,25 @@ def credentials(environ: Mapping[str, str], table: Mapping[str, Any]) -> Credent
             "(IDHUB_SCIM_USERNAME / IDHUB_SCIM_PASSWORD or [scim] username / password)"
         )
     return found
+
+
+def _check(key: str, where: str, value: object) -> None:
+    """Refuse a credential no client could present (see :func:`credentials`)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{where} must be a non-empty string")
+    if not value.strip():
+        raise ConfigurationError(
+            f"{where} is blank (only whitespace): no client could present it; set a real "
+            f"{key} or unset it"
+        )
+    if key == "token" and value != value.strip():
+        raise ConfigurationError(
+            f"{where} begins or ends with whitespace, which no Authorization header can carry"
+        )
+    if key == "username" and ":" in value:
+        raise ConfigurationError(
+            f"{where} contains a colon, which HTTP Basic cannot carry in a username"
+        )
 
 
 def is_loopback(host: str) -> bool:

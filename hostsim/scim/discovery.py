@@ -1,10 +1,10 @@
 """Discovery (RFC 7644 §4): what this server supports, and nothing it does not.
 
 ``ServiceProviderConfig`` says yes to filter and PATCH, no to bulk, sort, ETags and password
-changes. ``Schemas`` publishes the core User schema cut down to the attributes the connector
-maps (with ``emails``, ``active`` and ``groups`` read-only), the core Group schema (``members``
-writable, ``displayName`` read-only) and, when the attribute mapping has extra attributes, the
-connector's User extension.
+changes, and gives the body size limit as bulk's ``maxPayloadSize``. ``Schemas`` publishes the
+core User schema cut down to the attributes the connector maps (with ``emails``, ``active`` and
+``groups`` read-only), the core Group schema (``members`` writable, ``displayName`` read-only)
+and, when the attribute mapping has extra attributes, the connector's User extension.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from scim2_models import (
     User,
 )
 
+from hostsim.scim.body import DEFAULT_MAX_PAYLOAD_SIZE
+
 #: The largest page a list returns, whatever ``count`` asks.
 MAX_RESULTS = 1000
 
@@ -51,7 +53,11 @@ def _meta(kind: str, location: str) -> Meta:
     return Meta(resource_type=kind, location=location)
 
 
-def service_provider_config(base_url: str, schemes: tuple[str, ...]) -> ServiceProviderConfig:
+def service_provider_config(
+    base_url: str, schemes: tuple[str, ...], max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE
+) -> ServiceProviderConfig:
+    """What the server supports. Bulk is not, but its ``maxPayloadSize`` is the one body limit
+    the configuration has room for, so it carries the limit every request body is held to."""
     auth = [
         AuthenticationScheme(
             type=AuthenticationScheme.Type.oauthbearertoken,
@@ -70,7 +76,7 @@ def service_provider_config(base_url: str, schemes: tuple[str, ...]) -> ServiceP
     ]
     return ServiceProviderConfig(
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        bulk=Bulk(supported=False, max_operations=0, max_payload_size=max_payload_size),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),

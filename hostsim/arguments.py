@@ -108,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("email")
     sub.add_argument("--json", action="store_true")
 
+    sub = command(
+        "disable",
+        "stop an account acting at once (deny all, credentials inactive, console password "
+        "removed), losing nothing",
+    )
+    sub.add_argument("email")
+    sub.add_argument("--json", action="store_true")
+
+    sub = command("enable", "let a disabled account act again: reactivate what disable stopped")
+    sub.add_argument("email")
+    sub.add_argument("--json", action="store_true")
+
     for name, verb in (("grant", "grant"), ("revoke", "revoke")):
         sub = command(name, f"{verb} one entitlement (group:NAME or policy:ARN)")
         sub.add_argument("email")

@@ -19,7 +19,7 @@ from typing import Any
 
 from hostsim import bulk_import, config, output, redaction
 from hostsim.arguments import build_parser
-from hostsim.contract import ConnectorError, FetchKind, unstructure
+from hostsim.contract import Capability, ConnectorError, FetchKind, unstructure
 from hostsim.core import commands as core_commands
 from hostsim.exits import EXIT_FAILURE, UsageError, guarded
 from hostsim.plugins import get_plugin_manager, load_connectors
@@ -153,6 +153,20 @@ def _show(value: Any, as_json: bool) -> int:
     return 0
 
 
+#: What ``schema`` adds when the connector can disable accounts.
+ACCOUNT_STATUS = (
+    "fetch users rows carry enabled: false while the account is disabled (disable), true "
+    "otherwise (enable)"
+)
+
+
+def _schema(runtime: Runtime) -> dict[str, Any]:
+    data: dict[str, Any] = unstructure(runtime.schema())
+    if Capability.DISABLE in runtime.connector_type.capabilities:
+        data["account_status"] = ACCOUNT_STATUS
+    return data
+
+
 #: Tables of the config file that belong to the host, not to a connector.
 HOST_TABLES = (SCIM_TABLE, core_commands.CONFIG_TABLE)
 
@@ -196,7 +210,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "test":
         return _show(runtime.test(), args.json)
     if args.command == "schema":
-        return _show(runtime.schema(), args.json)
+        return _show(_schema(runtime), args.json)
     if args.command == "permissions":
         print(runtime.schema().required_permissions)
         return 0

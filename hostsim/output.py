@@ -18,7 +18,15 @@ from hostsim.contract.model import FetchKind, FetchRow, OperationResult, Step
 
 #: The columns of the human table per fetch kind (JSON carries every field).
 TABLE_COLUMNS: dict[FetchKind, tuple[str, ...]] = {
-    FetchKind.USERS: ("email", "user_name", "first_name", "last_name", "display_name", "id"),
+    FetchKind.USERS: (
+        "email",
+        "user_name",
+        "first_name",
+        "last_name",
+        "display_name",
+        "enabled",
+        "id",
+    ),
     FetchKind.GROUPS: ("name", "policies", "arn"),
     FetchKind.POLICIES: ("name", "scope", "attachment_count", "arn"),
     FetchKind.GROUP_ACCESS: ("email", "user_name", "group"),
@@ -29,6 +37,8 @@ TABLE_COLUMNS: dict[FetchKind, tuple[str, ...]] = {
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list | tuple):
         return ",".join(str(item).rsplit("/", 1)[-1] for item in value) or "-"
     return str(value)

@@ -22,6 +22,8 @@ from hostsim.contract.model import (
     ConnectorSchema,
     CreateRequest,
     DeleteRequest,
+    DisableRequest,
+    EnableRequest,
     FetchKind,
     FetchRow,
     GroupRequest,
@@ -102,6 +104,14 @@ class Runtime:
     def revoke(self, payload: Mapping[str, Any]) -> OperationResult:
         self._require(Capability.REVOKE)
         return self.connector.revoke(structure(payload, AccessRequest, what="revoke request"))
+
+    def disable(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.DISABLE)
+        return self.connector.disable(structure(payload, DisableRequest, what="disable request"))
+
+    def enable(self, payload: Mapping[str, Any]) -> OperationResult:
+        self._require(Capability.ENABLE)
+        return self.connector.enable(structure(payload, EnableRequest, what="enable request"))
 
     def fetch(self, kind: str) -> Iterator[FetchRow]:
         self._require(Capability.FETCH)

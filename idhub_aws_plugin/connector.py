@@ -19,6 +19,8 @@ from hostsim.contract import (
     ConnectorSchema,
     CreateRequest,
     DeleteRequest,
+    DisableRequest,
+    EnableRequest,
     EntitlementKind,
     FetchKind,
     FetchRow,
@@ -36,6 +38,7 @@ from idhub_aws_plugin.groups import GroupManagement
 from idhub_aws_plugin.reconcile import Reconciliation
 from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings, load_settings
+from idhub_aws_plugin.suspension import Suspension
 
 ENTITLEMENT_KINDS = (
     EntitlementKind("group", "group:NAME", "An IAM group; members get the policies it carries."),
@@ -83,6 +86,17 @@ class AwsIamConnector:
     def delete(self, request: DeleteRequest) -> OperationResult:
         with aws_errors():
             return self._accounts.delete(request)
+
+    def disable(self, request: DisableRequest) -> OperationResult:
+        """Deny every action, deactivate every credential, remove the console password, and
+        record what was deactivated (see :mod:`idhub_aws_plugin.suspension`)."""
+        with aws_errors():
+            return Suspension(self._clients.iam, self._accounts).disable(request.email)
+
+    def enable(self, request: EnableRequest) -> OperationResult:
+        """Reactivate exactly what ``disable`` deactivated, then remove the deny."""
+        with aws_errors():
+            return Suspension(self._clients.iam, self._accounts).enable(request.email)
 
     def grant(self, request: AccessRequest) -> OperationResult:
         return self._change_access("grant", request)

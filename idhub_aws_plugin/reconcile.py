@@ -18,6 +18,7 @@ from idhub_aws_plugin.attributes import AttributeMap
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import PolicySelection, Settings
+from idhub_aws_plugin.suspension import is_disabled
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -64,6 +65,7 @@ class Reconciliation:
     def _account(self, user: Mapping[str, Any]) -> Account:
         tags = {tag["Key"]: tag["Value"] for tag in user.get("Tags", [])}
         core, extra = self._attributes.read(tags)
+        inline = tuple(policy["PolicyName"] for policy in user.get("UserPolicyList", []))
         return Account(
             id=user["UserId"],
             user_name=user["UserName"],
@@ -76,9 +78,8 @@ class Reconciliation:
             created=str(user.get("CreateDate", "")),
             attributes=extra,
             groups=tuple(user.get("GroupList", [])),
-            inline_policies=tuple(
-                policy["PolicyName"] for policy in user.get("UserPolicyList", [])
-            ),
+            inline_policies=inline,
+            enabled=not is_disabled(inline),
         )
 
     def _users_in_scope(self) -> Iterator[Mapping[str, Any]]:

@@ -25,6 +25,22 @@ DEFAULT_TAGS = {
     "last_name": "LastName",
     "display_name": "DisplayName",
     "email": "Email",
+    # the attributes of IDHub's AWS account schema (and what Entra ID and Okta send over SCIM),
+    # written on create and on modify; 18 tags at most, well under IAM's 50 a user
+    "external_id": "ExternalId",
+    "department": "Department",
+    "job_title": "JobTitle",
+    "employee_id": "EmployeeId",
+    "employee_type": "EmployeeType",
+    "company_name": "CompanyName",
+    "manager": "Manager",
+    "location": "Location",
+    "street_address": "StreetAddress",
+    "city": "City",
+    "state": "State",
+    "postal_code": "PostalCode",
+    "country": "Country",
+    "mobile_phone": "MobilePhone",
 }
 
 PolicySelection = Literal["all", "attached", "none"]

@@ -10,7 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,34 @@ def killed_at_first(hub: IDHub, action: str, *args: str) -> None:
     finally:
         target.clear()
     assert process.returncode == -signal.SIGKILL, stderr
+
+
+def email(person: str) -> str:
+    return f"{person}@example.com"
+
+
+def hub_for(aws: EmbeddedAWS, tmp_path: Path, config: str | None = None) -> IDHub:
+    """``hostsim`` with a fresh state file and, when given, this config file's text."""
+    path = None
+    if config is not None:
+        path = tmp_path / "hostsim.toml"
+        path.write_text(config)
+    return IDHub(aws, tmp_path / "state.sqlite3", config=path)
+
+
+def people(hub: IDHub) -> dict[str, dict[str, Any]]:
+    """``identity list`` by email: attributes, account name and missing_since."""
+    return {row["email"]: row for row in hub.json("identity", "list")}
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``check`` (bounded): what the other process is doing is seen in the state file."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=90)
+    return process.returncode, stdout, stderr

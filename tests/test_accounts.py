@@ -63,7 +63,7 @@ def test_create_writes_the_mapped_tags_and_returns_the_native_id(
         "FirstName": "Ada",
         "LastName": "Lovelace",
         "DisplayName": "Ada L.",
-        "department": "R+D",
+        "Department": "R+D",
     }
     assert result.changed
 
@@ -254,7 +254,7 @@ def test_modify_clears_an_attribute_given_empty(
     connector: AwsIamConnector, iam: IAMClient, kim: str
 ) -> None:
     connector.modify(ModifyRequest("kim@example.com", attributes={"department": ""}))
-    assert "department" not in tags_of(iam, "kim@example.com")
+    assert "Department" not in tags_of(iam, "kim@example.com")
 
 
 def test_a_new_email_renames_and_keeps_id_groups_policies_and_tags(
@@ -271,7 +271,7 @@ def test_a_new_email_renames_and_keeps_id_groups_policies_and_tags(
         "FirstName": "Kim",
         "LastName": "Lee",
         "DisplayName": "Kim Lee",
-        "department": "Ops",
+        "Department": "Ops",
     }
 
 

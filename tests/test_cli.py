@@ -51,6 +51,8 @@ def test_plugins_lists_the_connector_found_through_its_entry_point(aws: Embedded
         "test",
         "schema",
         "manage-groups",
+        "disable",
+        "enable",
     }
 
 
@@ -107,7 +109,7 @@ def test_the_lifecycle_through_the_cli(aws: EmbeddedAWS, iam: IAMClient) -> None
         "name": "ann.lee@example.com",
         "email": "ann.lee@example.com",
     }
-    assert tags_of(iam, "ann.lee@example.com")["department"] == "Ops"
+    assert tags_of(iam, "ann.lee@example.com")["Department"] == "Ops"
 
     hostsim(aws, "revoke", "ann.lee@example.com", "group:developers")
     assert direct_policies_of(iam, "ann.lee@example.com") == {reports}
@@ -126,9 +128,11 @@ def test_human_output_is_a_table(aws: EmbeddedAWS, iam: IAMClient) -> None:
         "FIRST_NAME",
         "LAST_NAME",
         "DISPLAY_NAME",
+        "ENABLED",
         "ID",
     ]
     assert table[1].split()[:3] == ["bea@example.com", "bea@example.com", "Bea"]
+    assert table[1].split()[-2] == "true"
     assert table[-1] == "(1 users)"
 
 

@@ -940,3 +940,36 @@ def test_a_second_server_can_run_without_managed_policies_and_releases_its_port(
     session_iam = aws.iam_client()
     session_iam.create_user(UserName="c")
     session_iam.attach_user_policy(UserName="c", PolicyArn=READ_ONLY_ACCESS)
+
+
+def test_the_simulator_reads_managed_policies_and_an_explicit_deny_wins(iam: IAMClient) -> None:
+    arn = iam.create_policy(PolicyName="reads", PolicyDocument=POLICY_DOCUMENT)["Policy"]["Arn"]
+    newer = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+        }
+    )
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=newer, SetAsDefault=True)
+    iam.create_group(GroupName="readers")
+    iam.attach_group_policy(GroupName="readers", PolicyArn=arn)
+    user = iam.create_user(UserName="sim")["User"]
+    iam.add_user_to_group(GroupName="readers", UserName="sim")
+
+    def decisions() -> dict[str, str]:
+        results = iam.simulate_principal_policy(
+            PolicySourceArn=user["Arn"], ActionNames=["s3:ListBucket", "s3:GetObject"]
+        )["EvaluationResults"]
+        return {r["EvalActionName"]: r["EvalDecision"] for r in results}
+
+    # the group's managed policy counts, by its default version (v2), not its first
+    assert decisions() == {"s3:ListBucket": "allowed", "s3:GetObject": "implicitDeny"}
+    iam.attach_user_policy(UserName="sim", PolicyArn=arn)
+    deny = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
+        }
+    )
+    iam.put_user_policy(UserName="sim", PolicyName="deny-all", PolicyDocument=deny)
+    assert decisions() == {"s3:ListBucket": "explicitDeny", "s3:GetObject": "explicitDeny"}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from idhub_cli import IDHub, killed_at_first
+from idhub_cli import IDHub, email, hub_for, killed_at_first, people
 from seeding import direct_policies_of, group, groups_of, policy, tags_of, user_names
 
 from hostsim.embedded_aws import EmbeddedAWS
@@ -33,19 +33,6 @@ Finding = tuple[str, str, str, str]
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def email(person: str) -> str:
-    return f"{person}@example.com"
-
-
-def hub_for(aws: EmbeddedAWS, tmp_path: Path, config: str | None = None) -> IDHub:
-    """``hostsim`` with a fresh state file and, when given, this config file's text."""
-    path = None
-    if config is not None:
-        path = tmp_path / "hostsim.toml"
-        path.write_text(config)
-    return IDHub(aws, tmp_path / "state.sqlite3", config=path)
 
 
 def provision(hub: IDHub, iam: IAMClient, *people: str) -> str:
@@ -94,11 +81,6 @@ def one(report: dict[str, Any], account: str, kind: str, subject: str = "") -> d
     assert len(matches) == 1, (account, kind, subject, report["findings"])
     finding: dict[str, Any] = matches[0]
     return finding
-
-
-def people(hub: IDHub) -> dict[str, dict[str, Any]]:
-    """``identity list`` by email: attributes, account name and missing_since."""
-    return {row["email"]: row for row in hub.json("identity", "list")}
 
 
 def holdings(hub: IDHub, person: str) -> set[str]:

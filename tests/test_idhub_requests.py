@@ -221,7 +221,7 @@ def test_two_approvers_in_order_then_fulfilment_creates_the_user_with_the_group(
         "Email": ANN,
         "FirstName": "Ann",
         "LastName": "Lee",
-        "department": "Ops",
+        "Department": "Ops",
     }
     assert [(s["action"], s["status"]) for s in done["steps"]] == [
         ("create user", "done"),

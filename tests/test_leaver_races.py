@@ -14,13 +14,11 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from idhub_cli import IDHub, killed_at_first
+from idhub_cli import IDHub, finished, killed_at_first, wait_for
 from seeding import group, groups_of, policy, user_names
 
 from hostsim.core import claims
@@ -51,14 +49,6 @@ def hub(aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path) -> IDHub:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Poll ``check`` (bounded): what the other process is doing is seen in the state file."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def query(hub: IDHub, sql: str, *params: object) -> list[sqlite3.Row]:
     """Read the state file directly (WAL: never in the way of the processes writing it)."""
     with contextlib.closing(sqlite3.connect(hub.state)) as db:
@@ -70,11 +60,6 @@ def left_at(hub: IDHub, email: str) -> str | None:
     (row,) = query(hub, "SELECT left_at FROM identities WHERE email = ?", email)
     value: str | None = row["left_at"]
     return value
-
-
-def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    stdout, stderr = process.communicate(timeout=90)
-    return process.returncode, stdout, stderr
 
 
 def request_of(hub: IDHub, number: int) -> dict[str, Any]:

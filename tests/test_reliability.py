@@ -946,8 +946,8 @@ CONFIGS: list[tuple[str, str, str]] = [
         "line 3",
     ),
     (
-        '[aws-iam]\nregion = "x"\n\n[aws-iam.attributes.department]\non_create = true\n',
-        "required field missing @ $.attributes['department'].tag",
+        '[aws-iam]\nregion = "x"\n\n[aws-iam.attributes.cost_center]\non_create = true\n',
+        "required field missing @ $.attributes['cost_center'].tag",
         "line 4",
     ),
     ('[aws-iam]\nuser_path = "idhub"\n', "user_path: 'idhub' is not an IAM path", "line 2"),

@@ -8,18 +8,26 @@ import pytest
 
 from hostsim.config import connector_settings, read_config
 from hostsim.contract.errors import ConfigurationError
-from idhub_aws_plugin.settings import AttributeMapping, load_settings
+from idhub_aws_plugin.settings import CORE_ATTRIBUTES, DEFAULT_TAGS, AttributeMapping, load_settings
 
 
 def test_defaults_map_the_four_core_attributes_to_tags() -> None:
     settings = load_settings({})
     assert settings.user_name == "{email}"
     assert settings.attributes == {
+        name: AttributeMapping(tag) for name, tag in DEFAULT_TAGS.items()
+    }
+    assert {name: settings.attributes[name] for name in CORE_ATTRIBUTES} == {
         "first_name": AttributeMapping("FirstName"),
         "last_name": AttributeMapping("LastName"),
         "display_name": AttributeMapping("DisplayName"),
         "email": AttributeMapping("Email"),
     }
+    # the attributes of IDHub's AWS account schema, written on create and on modify
+    assert settings.attributes["job_title"] == AttributeMapping("JobTitle", True, True)
+    assert len({mapping.tag.lower() for mapping in settings.attributes.values()}) == len(
+        DEFAULT_TAGS
+    )
 
 
 def test_a_partial_attribute_table_keeps_the_default_tag() -> None:
@@ -41,8 +49,8 @@ def test_extra_attributes_can_be_mapped() -> None:
         ({"aws_managed_policies": "some"}, "@ $.aws_managed_policies"),
         ({"attributes": {"first_name": {"tag": "aws:first"}}}, "$.attributes['first_name'].tag"),
         (
-            {"attributes": {"department": {}}},
-            "required field missing @ $.attributes['department'].tag",
+            {"attributes": {"cost_center": {}}},
+            "required field missing @ $.attributes['cost_center'].tag",
         ),
         ({"attributes": {"nick": {"tag": "FirstName"}}}, "mapped twice"),
         ({"user_name": "{domain}"}, "must contain {email} or {local_part}"),

@@ -21,6 +21,8 @@ from hostsim.contract.model import (
     ConnectorSchema,
     CreateRequest,
     DeleteRequest,
+    DisableRequest,
+    EnableRequest,
     FetchKind,
     FetchRow,
     GroupRequest,
@@ -54,6 +56,14 @@ class Connector(Protocol):
 
     def revoke(self, request: AccessRequest) -> OperationResult:
         """Take one entitlement from the account."""
+        ...
+
+    def disable(self, request: DisableRequest) -> OperationResult:
+        """Stop the account acting at once, reversibly; an already disabled one is unchanged."""
+        ...
+
+    def enable(self, request: EnableRequest) -> OperationResult:
+        """Reactivate exactly what ``disable`` deactivated; an enabled one is unchanged."""
         ...
 
     def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:

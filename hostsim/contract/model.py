@@ -25,6 +25,10 @@ class Capability(StrEnum):
     TEST = "test"
     SCHEMA = "schema"
     MANAGE_GROUPS = "manage-groups"
+    #: Stop the account acting at once, credentials and sessions already issued included,
+    #: losing nothing (groups, policies, keys and attributes stay); ``enable`` undoes exactly it.
+    DISABLE = "disable"
+    ENABLE = "enable"
 
 
 class FetchKind(StrEnum):
@@ -91,6 +95,21 @@ class ModifyRequest:
 @frozen
 class DeleteRequest:
     """A leaver: remove the account and everything that keeps the target from removing it."""
+
+    email: str
+
+
+@frozen
+class DisableRequest:
+    """Stop the account acting, at once and reversibly (a leaver whose deletion waits, a
+    suspension). Idempotent: a disabled account is ``unchanged``."""
+
+    email: str
+
+
+@frozen
+class EnableRequest:
+    """Let a disabled account act again: reactivate exactly what its disable deactivated."""
 
     email: str
 
@@ -179,6 +198,8 @@ class Account:
     attributes: dict[str, str] = field(factory=dict)
     groups: tuple[str, ...] = ()
     inline_policies: tuple[str, ...] = ()
+    #: False once the connector disabled it (``disable``); True for an account never disabled.
+    enabled: bool = True
 
 
 @frozen

@@ -4,7 +4,9 @@ The record keeps the account's stable native id (for IAM the UserId, which survi
 and its current name, so reconciliation matches an account even after it was renamed. It also
 keeps the attribute values both sides last agreed on (``synced``): the baseline that tells,
 for a bi-directional attribute, which side changed since. ``missing_since`` starts the stale
-clock when reconciliation no longer finds the account.
+clock when reconciliation no longer finds the account. ``disabled_at`` is when IDHub disabled
+it for a leaver (leaver policy ``disable``): the record stays, so the deletion due
+``delete_after_days`` later finds it (:mod:`.leavers`, :mod:`.reconciliation`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class AccountRecord:
     name: str
     missing_since: str | None = None
     synced: dict[str, str | None] = field(factory=dict)
+    disabled_at: str | None = None
 
 
 def _from_row(row: sqlite3.Row) -> AccountRecord:
@@ -34,6 +37,7 @@ def _from_row(row: sqlite3.Row) -> AccountRecord:
         name=row["name"],
         missing_since=row["missing_since"],
         synced=json.loads(row["synced"]),
+        disabled_at=row["disabled_at"],
     )
 
 
@@ -68,7 +72,7 @@ def link(
         "INSERT INTO accounts (application, identity, native_id, name, synced, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (application, identity) DO UPDATE "
         "SET native_id = excluded.native_id, name = excluded.name, synced = excluded.synced, "
-        "missing_since = NULL, updated_at = excluded.updated_at",
+        "missing_since = NULL, disabled_at = NULL, updated_at = excluded.updated_at",
         (state.application, identity, native_id, name, json.dumps(dict(synced)), now, now),
     )
     state.record(
@@ -103,6 +107,30 @@ def mark_missing(state: State, record: AccountRecord) -> str:
         (since, since, state.application, record.identity),
     )
     return since
+
+
+def mark_disabled(state: State, record: AccountRecord, why: str) -> str:
+    """IDHub disabled the account (once: a re-run keeps the first time), inside the caller's
+    transaction; returns since when it is disabled."""
+    since = record.disabled_at or state.now()
+    state.db.execute(
+        "UPDATE accounts SET disabled_at = ?, updated_at = ? "
+        "WHERE application = ? AND identity = ?",
+        (since, state.now(), state.application, record.identity),
+    )
+    if record.disabled_at is None:
+        state.record("account.disable", record.identity, "done", account=record.name, why=why)
+    return since
+
+
+def mark_enabled(state: State, record: AccountRecord, why: str) -> None:
+    """The account acts again (enabled), inside the caller's transaction."""
+    state.db.execute(
+        "UPDATE accounts SET disabled_at = NULL, updated_at = ? "
+        "WHERE application = ? AND identity = ?",
+        (state.now(), state.application, record.identity),
+    )
+    state.record("account.enable", record.identity, "done", account=record.name, why=why)
 
 
 def drop(state: State, record: AccountRecord, why: str) -> None:

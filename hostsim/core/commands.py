@@ -39,7 +39,12 @@ from hostsim.core import (
 from hostsim.core.identities import Identity
 from hostsim.core.plan import Options, Remedy
 from hostsim.core.requests import Action, Request, Status
-from hostsim.core.settings import CONFIG_TABLE, load_core_settings
+from hostsim.core.settings import (
+    CONFIG_TABLE,
+    LeaverPolicy,
+    check_connector,
+    load_core_settings,
+)
 from hostsim.core.state import State
 from hostsim.core.store import default_path, transaction
 from hostsim.redaction import Redactor
@@ -122,7 +127,11 @@ def _people_and_catalog(
     sub = identity("modify", "change a person; their account follows (idhub-to-app attributes)")
     sub.add_argument("email")
     _identity_fields(sub, key_value)
-    sub = identity("remove", "a leaver: delete their account, close their access and requests")
+    sub = identity(
+        "remove",
+        "a leaver: delete their account (or disable it, to be deleted later: [idhub] leaver), "
+        "close their access and requests",
+    )
     sub.add_argument("email")
     identity("list", "every identity, with manager and account")
 
@@ -221,9 +230,18 @@ def actor_of(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 
 
 def open_core(
-    args: argparse.Namespace, application: str, table: Mapping[str, Any], redact: Redactor
+    args: argparse.Namespace,
+    application: str,
+    table: Mapping[str, Any],
+    redact: Redactor,
+    runtime: Callable[[], Runtime] | None = None,
 ) -> State:
+    """The settings loaded (and, given the runtime, checked against what its connector type
+    can do: the leaver policy), then the state file opened."""
     settings = load_core_settings(table)
+    if runtime is not None:  # the type only: nothing is opened or configured
+        kind = runtime().connector_type
+        check_connector(settings, kind.name, (c.value for c in kind.capabilities))
     path = getattr(args, "state", None) or default_path(os.environ)
     return State.open(
         path,
@@ -353,6 +371,12 @@ class CoreCommands:
                 {
                     "identity": asdict(person),
                     "account": account,
+                    "leaver": {
+                        "policy": done.policy.value,
+                        "done": done.done,
+                        "account": done.account,
+                        "delete_due": done.delete_due,
+                    },
                     "waited": done.waited,
                     "undone": list(done.undone),
                 }
@@ -363,6 +387,7 @@ class CoreCommands:
             print(f"waited for work in progress for {person.email} in another process")
         for what in done.undone:
             print(f"undone, as {person.email} left while it ran: {what}")
+        print(_leave_line(done))
         if done.result is not None:
             output.write_result(done.result, sys.stdout, as_json=False)
         return 0
@@ -380,22 +405,41 @@ class CoreCommands:
             output.write_result(result, sys.stdout, as_json=False)
         return 0
 
+    def _delete_due(self, disabled_at: str | None, left_at: str | None) -> str | None:
+        """When the disabled account of a leaver is due to be deleted (leaver policy
+        ``disable``); None for an account IDHub has not disabled, or under ``delete`` (where
+        the next ``reconcile --remediate delete-orphans`` deletes it)."""
+        if disabled_at is None or not self.state.settings.disables:
+            return None
+        return leavers.deletion_due(self.state.settings, disabled_at, left_at)
+
     def identity_list(self) -> int:
         rows = []
         held = {record.identity: record for record in accounts.every(self.state)}
         for person in identities.every(self.state.db):
             record = held.get(person.email)
+            disabled = None if record is None else record.disabled_at
             rows.append(
                 {
                     **asdict(person),
                     "account": None if record is None else record.name,
                     "missing_since": None if record is None else record.missing_since,
+                    "disabled_at": disabled,
+                    "delete_due": self._delete_due(disabled, person.left_at),
                 }
             )
         if self.args.json:
             _print_json(rows)
             return 0
-        columns = ("email", "display_name", "manager", "account", "missing_since", "left_at")
+        columns = (
+            "email",
+            "display_name",
+            "manager",
+            "account",
+            "missing_since",
+            "left_at",
+            "delete_due",
+        )
         _print_table(columns, [[row[c] for c in columns] for row in rows], "identities")
         return 0
 
@@ -710,6 +754,19 @@ class CoreCommands:
         return 0
 
 
+def _leave_line(done: leavers.Leave) -> str:
+    """What a leave did to the account, in one line."""
+    if done.done == leavers.NO_ACCOUNT:
+        verb = "disable" if done.policy is LeaverPolicy.DISABLE else "delete"
+        return f"account: none to {verb}"
+    if done.done == leavers.DISABLED:
+        return (
+            f"account {done.account}: disabled (leaver policy disable); deletion due on "
+            f"{done.delete_due}, by `hostsim reconcile --remediate delete-orphans`"
+        )
+    return f"account {done.account}: deleted"
+
+
 def _summary(detail: Any) -> str:
     """The detail of an audit entry in one short cell (``--json`` has it whole). Any detail
     renders, also one written before steps were stored in one shape (as bare step names)."""
@@ -755,7 +812,7 @@ def run(
     redact: Redactor,
 ) -> int:
     """Run one IDHub-side command; the state file is closed whatever happens."""
-    state = open_core(args, application, table, redact)
+    state = open_core(args, application, table, redact, runtime)
     try:
         return CoreCommands(args, state, runtime).run()
     finally:

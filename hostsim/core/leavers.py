@@ -1,4 +1,5 @@
-"""Leavers: a person leaves, their account is deleted and IDHub closes everything they held.
+"""Leavers: a person leaves, their account is deleted (or disabled, to be deleted later) and
+IDHub closes everything they held.
 
 A leaver always wins, whatever is in flight for the person in another process:
 
@@ -10,9 +11,14 @@ A leaver always wins, whatever is in flight for the person in another process:
    so it waits for work in progress to finish (saying so) and never deletes beside a create.
 3. Holding it, the account goes through the connector's delete (which removes everything IAM
    requires removed before a user can be deleted), asked by email whether or not IDHub has a
-   record of one: a fulfilment or remedy interrupted after its create never linked it.
-4. Then IDHub records the rest in one transaction: the account record is dropped, every open
-   grant closed, every open request withdrawn.
+   record of one: a fulfilment or remedy interrupted after its create never linked it. Under
+   the leaver policy ``disable`` (``[idhub] leaver``) it goes through the connector's
+   ``disable`` instead: it stops acting at once and loses nothing, and is deleted
+   ``delete_after_days`` later by reconciliation (``--remediate delete-orphans``).
+4. Then IDHub records the rest in one transaction: the account record is dropped (a disabled
+   account's record stays, linked and marked disabled, so its deletion finds it), every open
+   grant closed (the person left: IDHub no longer holds that they have any access, whatever a
+   disabled account still carries), every open request withdrawn.
 
 A failure (or a leaver killed while it waits) leaves the person marked as left, so nothing can
 give them anything meanwhile; running the command again finishes the job (the connector's
@@ -23,33 +29,53 @@ identity's history stays.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
-from attrs import frozen
+from attrs import evolve, frozen
 
-from hostsim.contract.errors import ConnectorError
+from hostsim.contract.errors import ConnectorError, NotFound
 from hostsim.contract.model import OperationResult
 from hostsim.core import accounts, grants, identities
 from hostsim.core.audit import steps_data
 from hostsim.core.claims import acting_for
 from hostsim.core.identities import Identity
 from hostsim.core.requests import LEFT_REASON, open_requests
-from hostsim.core.state import State
+from hostsim.core.settings import CoreSettings, LeaverPolicy
+from hostsim.core.state import State, parse_timestamp, timestamp
 from hostsim.core.store import transaction
 from hostsim.runtime import Runtime
 
 #: Why the leaver closes grants and withdraws requests.
 REASON = LEFT_REASON
+#: What a leave did to the account (``Leave.done``).
+DELETED = "deleted"
+DISABLED = "disabled"
+NO_ACCOUNT = "none"
 
 
 @frozen
 class Leave:
-    """What a leave did: the connector's delete, whether it had to wait for work in progress
-    for the person, and what work that lost the race to it undid."""
+    """What a leave did: the connector's delete (or disable), whether it had to wait for work
+    in progress for the person, and what work that lost the race to it undid. ``done`` is
+    :data:`DELETED`, :data:`DISABLED` or :data:`NO_ACCOUNT` (there was none to act on);
+    ``delete_due`` when a disabled account's deletion is due."""
 
     identity: Identity
     result: OperationResult | None
     waited: bool = False
     undone: tuple[str, ...] = ()
+    policy: LeaverPolicy = LeaverPolicy.DELETE
+    done: str = DELETED
+    account: str | None = None
+    delete_due: str | None = None
+
+
+def deletion_due(settings: CoreSettings, disabled_at: str | None, left_at: str | None) -> str:
+    """When a leaver's disabled account is due to be deleted: ``delete_after_days`` after it
+    was disabled (after the leave when IDHub has no record of disabling it)."""
+    since = disabled_at or left_at
+    assert since is not None, "a leaver's account has a leave or a disable time"
+    return timestamp(parse_timestamp(since) + timedelta(days=settings.deletion_days))
 
 
 def _nothing() -> None:
@@ -94,15 +120,32 @@ def leave(
         waited.append(True)
         on_wait()
 
-    busy = f"{identity.email} is marked as left, but their account is not deleted yet"
+    disable = state.settings.disables
+    verb = "disabled" if disable else "deleted"
+    busy = f"{identity.email} is marked as left, but their account is not {verb} yet"
     with acting_for(state.path, identity.email, what=busy, on_wait=waiting):
-        result = _delete(state, runtime, identity.email)
-        _close_everything(state, identity.email, result)
-    return Leave(
-        identities.get(state.db, identity.email),
-        result,
+        if disable:
+            result = _disable(state, runtime, identity.email)
+            done = _close_disabled(state, identity.email, result)
+        else:
+            result = _delete(state, runtime, identity.email)
+            done = _close_everything(state, identity.email, result)
+    return evolve(
+        done,
+        identity=identities.get(state.db, identity.email),
         waited=bool(waited),
         undone=_lost_races(state, identity.email, since),
+    )
+
+
+def _failed(state: State, email: str, exc: ConnectorError) -> None:
+    with transaction(state.db):
+        state.record(
+            "identity.leave", email, "failed", error=exc.message, steps=steps_data(exc.steps)
+        )
+    exc.message += (
+        f"; {email} is marked as left, so nothing can give them access meanwhile: run "
+        f"`hostsim identity remove {email}` again to finish"
     )
 
 
@@ -110,18 +153,35 @@ def _delete(state: State, runtime: Runtime, email: str) -> OperationResult:
     try:
         return runtime.delete({"email": email})
     except ConnectorError as exc:
-        with transaction(state.db):
-            state.record(
-                "identity.leave", email, "failed", error=exc.message, steps=steps_data(exc.steps)
-            )
-        exc.message += (
-            f"; {email} is marked as left, so nothing can give them access meanwhile: run "
-            f"`hostsim identity remove {email}` again to finish"
-        )
+        _failed(state, email, exc)
         raise
 
 
-def _close_everything(state: State, email: str, result: OperationResult) -> None:
+def _disable(state: State, runtime: Runtime, email: str) -> OperationResult | None:
+    """The connector's disable; None when there is no account to disable (the connector found
+    none by the email: never created, or deleted, e.g. by work that undid itself)."""
+    try:
+        return runtime.disable({"email": email})
+    except NotFound:
+        return None
+    except ConnectorError as exc:
+        _failed(state, email, exc)
+        raise
+
+
+def _close_requests(state: State, email: str) -> tuple[list[str], list[int]]:
+    """Every open grant closed and open request withdrawn, in the caller's transaction."""
+    closed = grants.close_all(state, email, REASON)
+    withdrawn = [row["id"] for row in open_requests(state.db, email)]
+    now = state.now()
+    state.db.executemany(
+        "UPDATE requests SET status = 'withdrawn', reason = ?, updated_at = ? WHERE id = ?",
+        [(REASON, now, request) for request in withdrawn],
+    )
+    return closed, withdrawn
+
+
+def _close_everything(state: State, email: str, result: OperationResult) -> Leave:
     """Everything IDHub holds for the person, closed in one transaction, and audited."""
     deleted = None if result.account is None else result.account.name
     with transaction(state.db):
@@ -129,19 +189,65 @@ def _close_everything(state: State, email: str, result: OperationResult) -> None
         if account is not None:
             deleted = deleted or account.name
             accounts.drop(state, account, why=REASON)
-        closed = grants.close_all(state, email, REASON)
-        withdrawn = [row["id"] for row in open_requests(state.db, email)]
-        now = state.now()
-        state.db.executemany(
-            "UPDATE requests SET status = 'withdrawn', reason = ?, updated_at = ? WHERE id = ?",
-            [(REASON, now, request) for request in withdrawn],
-        )
+        closed, withdrawn = _close_requests(state, email)
         state.record(
             "identity.leave",
             email,
             "done",
+            policy=LeaverPolicy.DELETE.value,
             account=deleted,
             closed_grants=closed,
             withdrawn_requests=withdrawn,
             steps=steps_data(result.steps),
         )
+    return Leave(
+        identities.get(state.db, email),
+        result,
+        policy=LeaverPolicy.DELETE,
+        done=NO_ACCOUNT if deleted is None else DELETED,
+        account=deleted,
+    )
+
+
+def _close_disabled(state: State, email: str, result: OperationResult | None) -> Leave:
+    """The disable recorded with everything else, in one transaction, and audited: the
+    account stays linked (linked now if no record had it), marked disabled since the first
+    time; with no account, a record of one is dropped."""
+    ref = None if result is None else result.account
+    due = None
+    with transaction(state.db):
+        record = accounts.find(state, email)
+        if ref is not None and (record is None or record.native_id != ref.id):
+            record = accounts.link(
+                state, email, ref.id, ref.name, synced={}, why=f"{REASON}; disabled"
+            )
+        elif ref is None and record is not None:
+            accounts.drop(state, record, why=f"{REASON}; no account to disable")
+            record = None
+        name = None
+        if record is not None:
+            since = accounts.mark_disabled(state, record, why=REASON)
+            name = ref.name if ref is not None else record.name
+            left = identities.get(state.db, email).left_at
+            due = deletion_due(state.settings, since, left)
+        closed, withdrawn = _close_requests(state, email)
+        state.record(
+            "identity.leave",
+            email,
+            "done",
+            policy=LeaverPolicy.DISABLE.value,
+            account=name,
+            disabled=name is not None,
+            delete_due=due,
+            closed_grants=closed,
+            withdrawn_requests=withdrawn,
+            steps=steps_data(() if result is None else result.steps),
+        )
+    return Leave(
+        identities.get(state.db, email),
+        result,
+        policy=LeaverPolicy.DISABLE,
+        done=NO_ACCOUNT if name is None else DISABLED,
+        account=name,
+        delete_due=due,
+    )

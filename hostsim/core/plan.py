@@ -20,14 +20,18 @@ class Remedy(StrEnum):
     """What a run may fix, each asked for by name (``--remediate``)."""
 
     REVOKE = "revoke"  # take away access granted out of band
-    RESTORE = "restore"  # give back approved access removed out of band; recreate missing
+    RESTORE = "restore"  # give back approved access removed out of band; recreate missing;
+    # enable the disabled account of a person who has not left
     ATTRIBUTES = "attributes"  # apply each attribute's sync direction
-    DELETE_ORPHANS = "delete-orphans"  # delete accounts no identity owns, or whose person left
+    # delete accounts no identity owns, or whose person left; under the leaver policy
+    # `disable`, a leaver's account is disabled, and deleted once its deletion is due
+    DELETE_ORPHANS = "delete-orphans"
 
 
 class Kind(StrEnum):
     ORPHAN = "orphan-account"
     LEAVER = "leaver-account"  # an account (or IDHub's record of one) of a person who left
+    DISABLED = "disabled-account"  # disabled in the application, its person has not left
     CORRELATED = "correlated"
     MISSING = "missing-account"
     STALE = "stale-account"
@@ -46,14 +50,17 @@ class Action(StrEnum):
     CREATE = "create"
     DROP = "drop"  # IDHub forgets the account
     DELETE = "delete"  # the account is deleted from the application
+    DISABLE = "disable"  # the account is disabled in the application (a leaver's, reversibly)
+    ENABLE = "enable"  # the disabled account acts again
 
 
-#: Actions that remove an account (from IDHub's records or from the application).
+#: Actions that remove an account (from IDHub's records or from the application); a disable
+#: is reversible and removes nothing, so it is not counted against the deletion threshold.
 REMOVALS = (Action.DROP, Action.DELETE)
 #: Actions the connector carries out on an account it looks up by its email alone.
-BY_EMAIL = (Action.DELETE, Action.REVOKE, Action.GRANT, Action.PUSH)
+BY_EMAIL = (Action.DELETE, Action.REVOKE, Action.GRANT, Action.PUSH, Action.DISABLE, Action.ENABLE)
 #: Actions that give a person something: never carried out for a person who left.
-GIVING = (Action.CREATE, Action.GRANT, Action.PUSH)
+GIVING = (Action.CREATE, Action.GRANT, Action.PUSH, Action.ENABLE)
 
 
 @frozen

@@ -7,7 +7,13 @@ and finds, per account:
 - ``orphan-account``: in the application, no identity owns it;
 - ``leaver-account``: the account of a person who left, in the application (a leaver that did
   not finish, or work that ran while they left: deleted with ``delete-orphans``, never
-  restored, granted or pushed to), or only in IDHub's records (dropped);
+  restored, granted or pushed to), or only in IDHub's records (dropped). Under the leaver
+  policy ``disable`` a leaver's disabled account is expected until its deletion is due
+  (``delete_after_days`` after it was disabled): no finding; one still enabled (or whose
+  disable IDHub never recorded) is disabled by ``delete-orphans``, and one past its due date
+  deleted by it;
+- ``disabled-account``: the account of a person who has not left is disabled in the
+  application (``restore`` enables it);
 - ``correlated``: in the application, not yet linked, and its email is an identity's: linked;
 - ``missing-account``: IDHub's account is gone from the application (the stale clock starts;
   after ``stale_days`` it is ``stale-account`` and IDHub drops it and closes its grants);
@@ -48,6 +54,7 @@ from hostsim.core import accounts, grants, identities, remediation
 from hostsim.core.accounts import AccountRecord
 from hostsim.core.claims import run_claim
 from hostsim.core.identities import Identity
+from hostsim.core.leavers import deletion_due
 from hostsim.core.plan import (
     BY_EMAIL,
     Action,
@@ -262,27 +269,92 @@ def _reported(findings: list[Finding], why: str) -> list[Finding]:
 
 
 def _unowned(
-    identity: Identity | None, user: Account, ambiguous: set[str], options: Options
-) -> Finding:
+    state: State,
+    identity: Identity | None,
+    user: Account,
+    ambiguous: set[str],
+    options: Options,
+    *,
+    record: AccountRecord | None = None,
+) -> Finding | None:
     """An application account no identity may hold: nobody's (an orphan), or the account of a
-    person who left (a leaver's, which nothing should have left behind or recreated)."""
+    person who left (a leaver's, which nothing should have left behind or recreated; under
+    the leaver policy ``disable``, a disabled one awaiting its deletion is expected: None)."""
     fix = Remedy.DELETE_ORPHANS in options.remedies
     why = _by_hand(user, ambiguous)
-    kind, detail = Kind.ORPHAN, why
     if identity is not None and identity.left_at is not None:
-        kind = Kind.LEAVER
-        detail = why or (
-            f"{identity.email} left on {identity.left_at} and still has this account; "
-            "delete it (--remediate delete-orphans, or `hostsim identity remove`)"
+        action, detail = _leaver_action(state, identity, user, record)
+        if action is None:
+            return None
+        return Finding(
+            identity.email,
+            Kind.LEAVER,
+            user.user_name,
+            app=user.id,
+            action=action if fix and not why else Action.REPORT,
+            detail=why or detail,
         )
     return Finding(
         app_email(user) if identity is None else identity.email,
-        kind,
+        Kind.ORPHAN,
         user.user_name,
         app=user.id,
         action=Action.DELETE if fix and not why else Action.REPORT,
-        detail=detail,
+        detail=why,
     )
+
+
+def _leaver_action(
+    state: State, identity: Identity, user: Account, record: AccountRecord | None
+) -> tuple[Action | None, str]:
+    """What the leaver policy asks for a live account of a person who left, and why (None:
+    nothing, it is disabled and its deletion is not due yet)."""
+    left = f"{identity.email} left on {identity.left_at}"
+    status = "enabled" if user.enabled else "disabled"
+    settings = state.settings
+    if not settings.disables:
+        return Action.DELETE, (
+            f"{left} and still has this account ({status}); delete it (--remediate "
+            "delete-orphans, or `hostsim identity remove`)"
+        )
+    due = deletion_due(settings, None if record is None else record.disabled_at, identity.left_at)
+    policy = f'leaver = "disable", delete_after_days = {settings.deletion_days}'
+    if state.now() >= due:
+        return Action.DELETE, (
+            f"{left}; this {status} account was due to be deleted on {due} ({policy}); delete "
+            "it (--remediate delete-orphans)"
+        )
+    if user.enabled:
+        return Action.DISABLE, (
+            f"{left} and this account is enabled ({policy}); disable it (--remediate "
+            f"delete-orphans, or `hostsim identity remove`); its deletion is due on {due}"
+        )
+    if record is None or record.disabled_at is None:
+        return Action.DISABLE, (
+            f"{left}; this account is disabled but IDHub has no record of disabling it (a "
+            "leave that did not finish); record it (--remediate delete-orphans, or "
+            f"`hostsim identity remove`); its deletion is due on {due}"
+        )
+    return None, f"disabled; its deletion is due on {due}"
+
+
+def _disabled(identity: Identity, user: Account, options: Options) -> list[Finding]:
+    """The account of a person who has not left, disabled in the application."""
+    if user.enabled:
+        return []
+    fix = Remedy.RESTORE in options.remedies
+    return [
+        Finding(
+            identity.email,
+            Kind.DISABLED,
+            user.user_name,
+            idhub="enabled",
+            app="disabled",
+            action=Action.ENABLE if fix else Action.REPORT,
+            detail=f"{identity.email} has not left, but this account is disabled in the "
+            "application; enable it (--remediate restore)",
+        )
+    ]
 
 
 def _leavers_records(
@@ -302,7 +374,9 @@ def _leavers_records(
             continue
         user = matched.pop(record.identity, None)
         if user is not None:
-            findings.append(_unowned(identity, user, ambiguous, options))
+            finding = _unowned(state, identity, user, ambiguous, options, record=record)
+            if finding is not None:
+                findings.append(finding)
             continue
         findings.append(
             Finding(
@@ -317,13 +391,18 @@ def _leavers_records(
     return findings
 
 
+def _has_left(state: State, email: str) -> bool:
+    identity = identities.find(state.db, email)
+    return identity is not None and identity.left_at is not None
+
+
 def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
     """Compare, decide, change nothing."""
     records = list(accounts.every(state))
     matched, unlinked = _match(records, snapshot.users)
     ambiguous = _ambiguous(snapshot.users)
     findings = _leavers_records(state, records, matched, ambiguous, options)
-    left = {finding.account for finding in findings}
+    left = {record.identity for record in records if _has_left(state, record.identity)}
     known = {record.identity: record for record in records}
     unowned = 0
     for user in sorted(unlinked, key=app_email):
@@ -339,7 +418,9 @@ def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
             )
             matched[identity.email] = user
             continue
-        findings.append(_unowned(identity, user, ambiguous, options))
+        finding = _unowned(state, identity, user, ambiguous, options)
+        if finding is not None:
+            findings.append(finding)
         unowned += 1
     for record in records:
         if record.identity not in matched and record.identity not in left:
@@ -351,7 +432,8 @@ def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
         if linked is not None and linked.native_id != user.id:
             linked = evolve(linked, synced={})  # a different account now: no agreed values
         held = {grant.entitlement for grant in grants.held(state.db, email)}
-        found = _access(identity, user, snapshot, held, options)
+        found = _disabled(identity, user, options)
+        found += _access(identity, user, snapshot, held, options)
         found += _attributes(state, identity, user, linked, snapshot=snapshot, options=options)
         findings += _reported(found, _by_hand(user, ambiguous))
         baselines[email] = dict(linked.synced) if linked is not None else {}

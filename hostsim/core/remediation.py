@@ -2,10 +2,10 @@
 
 IDHub's own records change in short transactions (link a correlated account, start a stale
 clock, drop a stale account and close its grants, take an attribute from the application);
-the application changes through the connector (revoke, grant, modify, create, delete), whose
-operations are idempotent. Each finding ends with its outcome (``done``, ``unchanged``,
-``skipped: why``, ``undone: why`` or ``failed: why``) and an audit entry, and one failure does
-not stop the others: the next run finds what is still different.
+the application changes through the connector (revoke, grant, modify, create, delete, disable,
+enable), whose operations are idempotent. Each finding ends with its outcome (``done``,
+``unchanged``, ``skipped: why``, ``undone: why`` or ``failed: why``) and an audit entry, and
+one failure does not stop the others: the next run finds what is still different.
 
 Every connector call is audited twice: its intent (``reconcile.remedy``, ``started``) before it
 is sent and its outcome (``remediate.ACTION``) after it answered, both carrying the run and the
@@ -116,9 +116,13 @@ def _undo(ctx: _Run, finding: Finding) -> Finding:
     email = finding.account
     created = finding.action is Action.CREATE
     try:
-        what, _ = undo_for_leaver(
-            ctx.runtime, email, [] if created else [finding.subject], created=created
-        )
+        if finding.action is Action.ENABLE:
+            ctx.runtime.disable({"email": email})
+            what = "the account it enabled was disabled again"
+        else:
+            what, _ = undo_for_leaver(
+                ctx.runtime, email, [] if created else [finding.subject], created=created
+            )
         outcome = f"undone: {email} left while this ran; {what}"
     except ConnectorError as exc:
         what = f"undoing it failed: {exc.message}"
@@ -221,6 +225,44 @@ def _delete(ctx: _Run, finding: Finding) -> Finding:
     return _through_connector(ctx, finding, call, forgotten)[0]
 
 
+def _disable(ctx: _Run, finding: Finding) -> Finding:
+    """Disable the account of a person who left (leaver policy ``disable``), and record it as
+    the leave does: linked (from the finding when IDHub had no record), marked disabled, their
+    grants closed."""
+
+    def recorded(result: OperationResult) -> None:
+        if left_on(ctx.state, finding.account) is None:
+            return
+        record = accounts.find(ctx.state, finding.account)
+        ref = result.account
+        reason = f"the identity left; account disabled by reconciliation run {ctx.run}"
+        if record is None:
+            native_id, name = (
+                (ref.id, ref.name) if ref is not None else (finding.app, finding.subject)
+            )
+            record = accounts.link(
+                ctx.state, finding.account, native_id, name, synced={}, why=reason
+            )
+        accounts.mark_disabled(ctx.state, record, why=reason)
+        grants.close_all(ctx.state, finding.account, reason)
+
+    call = lambda: ctx.runtime.disable({"email": finding.account})  # noqa: E731
+    return _through_connector(ctx, finding, call, recorded)[0]
+
+
+def _enable(ctx: _Run, finding: Finding) -> Finding:
+    """Enable the disabled account of a person who has not left (``restore``)."""
+
+    def recorded(_: OperationResult) -> None:
+        record = accounts.find(ctx.state, finding.account)
+        if record is not None and record.disabled_at is not None:
+            why = f"enabled by reconciliation run {ctx.run}"
+            accounts.mark_enabled(ctx.state, record, why=why)
+
+    call = lambda: ctx.runtime.enable({"email": finding.account})  # noqa: E731
+    return _through_connector(ctx, finding, call, recorded)[0]
+
+
 def _agreed(
     plan: Plan, identity: str, user: Account, findings: list[Finding]
 ) -> dict[str, str | None]:
@@ -312,6 +354,10 @@ def _one(ctx: _Run, finding: Finding, user: Account | None) -> Finding:
         return _recreate(ctx, finding)
     if finding.action is Action.DELETE:
         return _delete(ctx, finding)
+    if finding.action is Action.DISABLE:
+        return _disable(ctx, finding)
+    if finding.action is Action.ENABLE:
+        return _enable(ctx, finding)
     assert user is not None
     call = ctx.runtime.revoke if finding.action is Action.REVOKE else ctx.runtime.grant
     payload = {"email": app_email(user), "entitlement": finding.subject}

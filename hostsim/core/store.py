@@ -165,6 +165,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE identities ADD COLUMN left_at TEXT;
         """,
     ),
+    Migration(
+        3,
+        "leaver policy: the account of a leaver disabled now, deleted later",
+        """
+        ALTER TABLE accounts ADD COLUMN disabled_at TEXT;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

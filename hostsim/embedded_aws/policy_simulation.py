@@ -93,4 +93,11 @@ def _documents(backend: IAMBackend, principal: str) -> Iterator[Any]:
         raise IAMError("InvalidInput", f"{principal} is not a user or role ARN", 400)
     for holder in holders:
         yield from holder.policies.values()
-        yield from (policy.document for policy in holder.managed_policies.values())
+        yield from (_default_document(policy) for policy in holder.managed_policies.values())
+
+
+def _default_document(policy: Any) -> Any:
+    """A managed policy's document: that of its default version (moto keeps versions)."""
+    return next(
+        (version.document for version in policy.versions if version.is_default_version), "{}"
+    )

@@ -260,19 +260,25 @@ class ScimApp:
         return _json(config.model_dump())
 
     def on_resource_types(self, request: Request) -> Response:
-        return self._static_list(discovery.resource_types(self.scim_url, self.users.extension))
+        return self._static_list(
+            discovery.resource_types(self.scim_url, self.users.extension, self.users.homed)
+        )
 
     def on_resource_type(self, request: Request, name: str) -> Response:
-        for found in discovery.resource_types(self.scim_url, self.users.extension):
+        for found in discovery.resource_types(
+            self.scim_url, self.users.extension, self.users.homed
+        ):
             if found.id == name:
                 return _json(found.model_dump())
         raise NotFoundException(detail=f"no resource type {name!r}")
 
     def on_schemas(self, request: Request) -> Response:
-        return self._static_list(discovery.schemas(self.scim_url, self.users.extension))
+        return self._static_list(
+            discovery.schemas(self.scim_url, self.users.extension, self.users.homed)
+        )
 
     def on_schema(self, request: Request, schema_id: str) -> Response:
-        for found in discovery.schemas(self.scim_url, self.users.extension):
+        for found in discovery.schemas(self.scim_url, self.users.extension, self.users.homed):
             if found.id == schema_id:
                 return _json(found.model_dump())
         raise NotFoundException(detail=f"no schema {schema_id!r}")

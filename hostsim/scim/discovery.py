@@ -2,13 +2,16 @@
 
 ``ServiceProviderConfig`` says yes to filter and PATCH, no to bulk, sort, ETags and password
 changes, and gives the body size limit as bulk's ``maxPayloadSize``. ``Schemas`` publishes the
-core User schema cut down to the attributes the connector maps (with ``emails``, ``active`` and
-``groups`` read-only), the core Group schema (``members`` writable, ``displayName`` read-only)
-and, when the attribute mapping has extra attributes, the connector's User extension.
+core User schema cut down to the attributes the connector maps (with ``emails`` and ``groups``
+read-only; ``active`` is the account's enabled state), the enterprise User extension cut down
+to what the mapping has, the core Group schema (``members`` writable, ``displayName``
+read-only) and, when the attribute mapping has extra attributes, the connector's User
+extension.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from scim2_models import (
@@ -23,6 +26,7 @@ from scim2_models import (
     Meta,
     Mutability,
     Patch,
+    Required,
     ResourceType,
     Schema,
     ServiceProviderConfig,
@@ -31,6 +35,7 @@ from scim2_models import (
 )
 
 from hostsim.scim.body import DEFAULT_MAX_PAYLOAD_SIZE
+from hostsim.scim.users import ENTERPRISE_URN, IGNORED, Enterprise
 
 #: The largest page a list returns, whatever ``count`` asks.
 MAX_RESULTS = 1000
@@ -42,8 +47,14 @@ _NOTES = {
     "userName": "The email: the connector's unique account identifier. A new value renames "
     "the account, which keeps its id.",
     "emails": "Read-only: one primary work email, the userName.",
-    "active": "Read-only and always true: IAM users have no disabled state. A request for "
-    "false is refused (400 mutability); DELETE deprovisions.",
+    "active": "The account's enabled state: false disables it (the connector stops it acting "
+    "at once, losing nothing), true enables it again. A disabled user can still be changed "
+    "and deleted.",
+    "title": "The job title (attribute job_title).",
+    "userType": "The employee type (attribute employee_type).",
+    "addresses": "One work address: streetAddress, locality (city), region (state), "
+    "postalCode, country, formatted (the office location). Other types are refused.",
+    "phoneNumbers": "One mobile phone number. Other types are refused.",
     "groups": "Read-only: the IAM groups of the user. Change membership through PATCH /Groups.",
     "entitlements": "Managed policies attached directly to the user: value is the policy ARN.",
 }
@@ -90,17 +101,59 @@ def _subset(attribute: Attribute, names: tuple[str, ...]) -> list[Attribute]:
     return [sub for sub in attribute.sub_attributes or () if sub.name in names]
 
 
-def user_schema(base_url: str) -> Schema:
+_HOMED_ATTRIBUTES = {
+    "title": ("job_title",),
+    "userType": ("employee_type",),
+    "addresses": ("street_address", "city", "state", "postal_code", "country", "location"),
+    "phoneNumbers": ("mobile_phone",),
+}
+_ADDRESS_NAMES = {
+    "street_address": "streetAddress",
+    "city": "locality",
+    "state": "region",
+    "postal_code": "postalCode",
+    "country": "country",
+    "location": "formatted",
+}
+
+
+def user_schema(base_url: str, homed: Iterable[str] = ()) -> Schema:
+    """The core User schema the connector supports; ``homed``: the mapped attributes with a
+    home in SCIM (:data:`~hostsim.scim.users.SCIM_HOMES`), which add title, userType, the
+    work address and the mobile phone number."""
     schema = User.to_schema()
+    homed = set(homed)
+    wanted = set(_USER_ATTRIBUTES) | {
+        name for name, attributes in _HOMED_ATTRIBUTES.items() if homed & set(attributes)
+    }
     kept: list[Attribute] = []
     for attribute in schema.attributes or ():
-        if attribute.name not in _USER_ATTRIBUTES:
+        if attribute.name not in wanted:
             continue
         update: dict[str, Any] = {}
         if attribute.name in _NOTES:
             update["description"] = _NOTES[attribute.name]
-        if attribute.name in ("emails", "active", "groups"):
+        if attribute.name in ("emails", "groups"):
             update["mutability"] = Mutability.read_only
+        if attribute.name == "active":
+            # every account is enabled or disabled: a POST without it creates an enabled one,
+            # and a PATCH remove or a PUT without it leaves the state as it is
+            update["required"] = Required.true
+        if attribute.name == "addresses":
+            parts = {_ADDRESS_NAMES[name] for name in homed if name in _ADDRESS_NAMES}
+            update["sub_attributes"] = [
+                sub.model_copy(update={"canonical_values": ["work"]}) if sub.name == "type" else sub
+                for sub in attribute.sub_attributes or ()
+                if sub.name in parts | {"type"}
+            ]
+        if attribute.name == "phoneNumbers":
+            update["sub_attributes"] = [
+                sub.model_copy(update={"canonical_values": ["mobile"]})
+                if sub.name == "type"
+                else sub
+                for sub in attribute.sub_attributes or ()
+                if sub.name in ("value", "type")
+            ]
         if attribute.name == "name":
             update["sub_attributes"] = _subset(attribute, _NAME_PARTS)
         if attribute.name == "emails":
@@ -114,7 +167,8 @@ def user_schema(base_url: str) -> Schema:
     return schema.model_copy(
         update={
             "attributes": kept,
-            "description": "User accounts of the connector",
+            "description": "User accounts of the connector. Accepted and ignored (an IAM user "
+            f"has no place for them): {', '.join(IGNORED)}. Refused: any other attribute.",
             "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}"),
         }
     )
@@ -134,9 +188,41 @@ def group_schema(base_url: str) -> Schema:
         update={
             "attributes": kept,
             "description": "The account's IAM groups: members change; created and deleted only "
-            "when the connector's manage_groups setting is on",
+            "when the connector's manage_groups setting is on. externalId is accepted and not "
+            "stored (IAM groups carry no tags): match groups on displayName.",
             "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}"),
         }
+    )
+
+
+_ENTERPRISE_NAMES = {
+    "employee_id": "employeeNumber",
+    "department": "department",
+    "company_name": "organization",
+    "manager": "manager",
+}
+
+
+def enterprise_schema(base_url: str, homed: Iterable[str]) -> Schema | None:
+    """The enterprise User extension cut down to the mapped attributes it holds, or None."""
+    names = {_ENTERPRISE_NAMES[name] for name in homed if name in _ENTERPRISE_NAMES}
+    if not names:
+        return None
+    schema = Enterprise.to_schema()
+    kept = []
+    for attribute in schema.attributes or ():
+        if attribute.name not in names:
+            continue
+        if attribute.name == "manager":
+            attribute = attribute.model_copy(  # noqa: PLW2901
+                update={
+                    "description": "The manager's id at the client (value), stored as given",
+                    "sub_attributes": _subset(attribute, ("value",)),
+                }
+            )
+        kept.append(attribute)
+    return schema.model_copy(
+        update={"attributes": kept, "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}")}
     )
 
 
@@ -145,8 +231,14 @@ def extension_schema(base_url: str, extension: type[Extension]) -> Schema:
     return schema.model_copy(update={"meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}")})
 
 
-def schemas(base_url: str, extension: type[Extension] | None) -> list[Schema]:
-    found = [user_schema(base_url), group_schema(base_url)]
+def schemas(
+    base_url: str, extension: type[Extension] | None, homed: Iterable[str] = ()
+) -> list[Schema]:
+    homed = tuple(homed)
+    found = [user_schema(base_url, homed), group_schema(base_url)]
+    enterprise = enterprise_schema(base_url, homed)
+    if enterprise is not None:
+        found.append(enterprise)
     if extension is not None:
         found.append(extension_schema(base_url, extension))
     return found
@@ -165,10 +257,17 @@ def _resource_type(
     }
 
 
-def resource_types(base_url: str, extension: type[Extension] | None) -> list[ResourceType]:
+def resource_types(
+    base_url: str, extension: type[Extension] | None, homed: Iterable[str] = ()
+) -> list[ResourceType]:
     user = _resource_type("User", "User accounts of the connector", User.to_schema().id, base_url)
+    extensions = []
+    if any(name in _ENTERPRISE_NAMES for name in homed):
+        extensions.append({"schema": ENTERPRISE_URN, "required": False})
     if extension is not None:
-        user["schemaExtensions"] = [{"schema": extension.to_schema().id, "required": False}]
+        extensions.append({"schema": extension.to_schema().id, "required": False})
+    if extensions:
+        user["schemaExtensions"] = extensions
     group = _resource_type(
         "Group",
         "The account's IAM groups (membership; create/delete if enabled)",

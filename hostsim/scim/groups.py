@@ -5,6 +5,13 @@
 ``PATCH`` or ``PUT``, grants or revokes ``group:NAME`` for each user. Renaming, creating and
 deleting IAM groups is outside what the connector does: the request is refused (400
 ``mutability`` for a rename, 501 for POST and DELETE) and nothing changes.
+
+A PUT without ``members`` leaves the members as they are (an empty list removes them all).
+Entra's dialect is understood: a POST listing its own schema URN with nothing under it, and a
+member removal that names the members in its value (``{"op": "Remove", "path": "members",
+"value": [{"value": ID}]}``, through :data:`~hostsim.scim.users.IDENTITY_POLICY`). A group's
+``externalId`` is not stored (IAM groups carry no tags): clients match groups on
+``displayName``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,25 @@ from scim2_models import (
 from hostsim.contract.model import Account, FetchKind, GroupAccess
 from hostsim.contract.model import Group as IamGroup
 from hostsim.runtime import Runtime
+from hostsim.scim.users import normalize_patch
+
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def without_empty_schemas(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload without the schema URNs it lists but carries nothing under: Entra's POST
+    /Groups lists ``http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group``
+    and no attribute of it. A URN with attributes under it is kept, and refused as unknown."""
+    data = dict(payload)
+    schemas = data.get("schemas")
+    if isinstance(schemas, list):
+        keys = {str(key).lower() for key in data}
+        data["schemas"] = [
+            urn
+            for urn in schemas
+            if not isinstance(urn, str) or urn == GROUP_URN or urn.lower() in keys
+        ]
+    return data
 
 
 class Groups:
@@ -80,7 +106,9 @@ class Groups:
     def create(self, payload: Mapping[str, Any]) -> Group:
         """POST /Groups: create the IAM group (only when the connector's ``manage_groups`` is
         on; otherwise the connector refuses, 403), then add the members asked for."""
-        wanted = Group.model_validate(payload, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        wanted = Group.model_validate(
+            without_empty_schemas(payload), scim_ctx=Context.RESOURCE_CREATION_REQUEST
+        )
         if not wanted.display_name:
             raise InvalidValueException(detail="displayName (the IAM group name) is required")
         result = self.runtime.create_group({"name": wanted.display_name})
@@ -96,11 +124,18 @@ class Groups:
         self.runtime.delete_group({"name": group.name})
 
     def replace(self, native_id: str, payload: Mapping[str, Any]) -> Group:
-        wanted = Group.model_validate(payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        wanted = Group.model_validate(
+            without_empty_schemas(payload), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
+        )
+        if "members" not in {str(key).lower() for key in payload}:
+            # members left out are left as they are: access changes only when asked for
+            wanted.members = self.get(native_id).members
         return self._apply(native_id, wanted)
 
     def patch(self, native_id: str, payload: Mapping[str, Any]) -> Group:
-        patch = PatchOp[Group].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        patch = PatchOp[Group].model_validate(
+            normalize_patch(payload), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
         current = self.get(native_id)
         patched = current.model_copy(deep=True)
         if not patch.patch(patched):

@@ -11,15 +11,39 @@ SCIM                   connector
 ``emails``             read-only: one primary ``work`` email, the ``userName``; a value
                        that is another user's email is 409 ``uniqueness``, and a PATCH
                        that sets another value is 400 ``mutability``
-``active``             read-only, always true: IAM users have no disabled state; a request
-                       for ``false`` is refused (400 ``mutability``): DELETE deprovisions
+``active``             the account's enabled state (``Account.enabled``): ``false`` is a
+                       ``disable``, ``true`` an ``enable``, in every form clients send it
+                       (PATCH with or without a path, ``"False"``/``"True"``, ``Replace``,
+                       PUT, a POST creating a disabled user); a PUT without it, or a PATCH
+                       that does not touch it, leaves it; a PATCH removing it is 400
 ``entitlements``       managed policies attached directly (``value`` = policy ARN); a change
                        is a grant or revoke of ``policy:ARN``
 ``groups``             read-only: the IAM groups (``value`` = group id, ``display`` = name);
                        membership changes through ``PATCH /Groups``
 ``externalId``         the ``external_id`` attribute, when the attribute mapping has one
-extension              the other extra attributes of the connector's attribute mapping
+``title``              ``job_title``
+``userType``           ``employee_type``
+``addresses``          one work address: ``streetAddress`` ``street_address``, ``locality``
+                       ``city``, ``region`` ``state``, ``postalCode`` ``postal_code``,
+                       ``country`` ``country``, ``formatted`` ``location`` (Entra maps the
+                       office, ``physicalDeliveryOfficeName``, there); other types are 400
+``phoneNumbers``       one mobile number: ``mobile_phone``; other types are 400
+enterprise extension   ``employeeNumber`` ``employee_id``, ``department`` ``department``,
+                       ``organization`` ``company_name``, ``manager.value`` ``manager`` (the
+                       manager's id at the client, stored as given); ``costCenter`` and
+                       ``division`` are 400
+connector extension    the other extra attributes of the connector's attribute mapping
+ignored                ``name.formatted``, ``locale``, ``preferredLanguage``, ``timezone``,
+                       ``password`` (:data:`IGNORED`); any other attribute with no home is
+                       400 ``invalidValue``, never dropped
 =====================  ================================================================
+
+A PUT replaces what it carries: the multi-valued attributes it leaves out (``entitlements``,
+``addresses``, ``phoneNumbers``) and the extensions it does not carry are left as they are,
+so a profile PUT (Okta's carries no ``entitlements``) never detaches a policy; an explicit
+empty list clears. Values go to IAM tags, whose rules (256 characters; letters, digits, spaces
+and ``_.:/=+-@``) the connector checks before any change: a value IAM would refuse is 400
+``invalidValue`` naming the attribute.
 
 Writes go through :class:`~hostsim.runtime.Runtime` only: POST is a ``create`` (with the
 entitlements as initial grants); PUT and PATCH compute the wanted user (PATCH by applying the
@@ -45,23 +69,29 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Union
 
 from attrs import field, frozen
+from pydantic import Field
 from scim2_models import (
+    Address,
     Attribute,
     Context,
     Email,
+    EnterpriseUser,
     Entitlement,
     Extension,
     GroupMembership,
     InvalidValueException,
+    Manager,
     Meta,
     Mutability,
     MutabilityException,
     Name,
     NotFoundException,
     PatchOp,
+    PhoneNumber,
+    Reference,
     Required,
     Schema,
     ScimPolicy,
@@ -115,7 +145,131 @@ def _comparison_key(binding: Any, value: str) -> str:
 #: The policy requests run under (:class:`~hostsim.scim.app.ScimApp`): filters and PATCH value
 #: selections compare ``userName`` and ``emails`` as :func:`normalize_user_name` does, the
 #: rest as scim2-models does by default.
-IDENTITY_POLICY = ScimPolicy(comparison_key=_comparison_key)
+IDENTITY_POLICY = ScimPolicy(
+    comparison_key=_comparison_key,
+    # Entra removes members (and other values) by listing them in the remove's value
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    # Entra writes addresses[type eq "work"].locality on a user that has no work address yet
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+class ManagerReference(Manager):
+    """The enterprise ``manager``, whose ``$ref`` clients leave out (Entra sends the value
+    alone): the value, the manager's id at the client, is what is stored."""
+
+    ref: Annotated[Reference[Any] | None, Required.false] = Field(
+        None, serialization_alias="$ref", validation_alias="$ref"
+    )
+
+
+class Enterprise(EnterpriseUser):
+    """RFC 7643 §4.3's enterprise User extension, with the manager's ``$ref`` optional."""
+
+    manager: ManagerReference | None = None
+
+
+#: Where each connector attribute lives in SCIM, when the attribute mapping has it: the core
+#: User's ``title`` and ``userType``, the work address, the mobile phone, and the enterprise
+#: extension. Attributes outside this table (and ``external_id``) go to the connector's own
+#: extension.
+SCIM_HOMES: dict[str, str] = {
+    "job_title": "title",
+    "employee_type": "userType",
+    "employee_id": f"{ENTERPRISE_URN}:employeeNumber",
+    "department": f"{ENTERPRISE_URN}:department",
+    "company_name": f"{ENTERPRISE_URN}:organization",
+    "manager": f"{ENTERPRISE_URN}:manager.value",
+    "street_address": 'addresses[type eq "work"].streetAddress',
+    "city": 'addresses[type eq "work"].locality',
+    "state": 'addresses[type eq "work"].region',
+    "postal_code": 'addresses[type eq "work"].postalCode',
+    "country": 'addresses[type eq "work"].country',
+    "location": 'addresses[type eq "work"].formatted',
+    "mobile_phone": 'phoneNumbers[type eq "mobile"].value',
+}
+_ADDRESS_PARTS = {
+    "street_address": "street_address",
+    "city": "locality",
+    "state": "region",
+    "postal_code": "postal_code",
+    "country": "country",
+    "location": "formatted",
+}
+_ENTERPRISE_PARTS = {
+    "employee_id": "employee_number",
+    "department": "department",
+    "company_name": "organization",
+}
+#: What clients send by default that an IAM user has no place for, ignored (documented in
+#: discovery): a derived name, language settings, and a password (the connector manages no
+#: console passwords). Anything else that cannot be stored is refused, never dropped.
+IGNORED = ("name.formatted", "locale", "preferredLanguage", "timezone", "password")
+#: Core attributes with no home in IAM: a value for one is 400 ``invalidValue``.
+_UNSTORED = {
+    "nick_name": "nickName",
+    "profile_url": "profileUrl",
+    "ims": "ims",
+    "photos": "photos",
+    "roles": "roles",
+    "x509_certificates": "x509Certificates",
+}
+
+
+def _kind(value: Any) -> str | None:
+    kind = getattr(value, "value", value)
+    return str(kind) if kind is not None else None
+
+
+def _manager_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"value": value}
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return {key: item for key, item in value[0].items() if item is not None}
+    return value
+
+
+def normalize_patch(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Entra's PATCH of the enterprise ``manager`` gives the manager's id as a plain string
+    (``"value": "26118915"``) or as a one-item list (``[{"$ref": null, "value": ...}]``):
+    the complex value ``{"value": ...}`` it stands for. Entra's removal of members names them
+    with ``"$ref": null``: a null sub-attribute selects nothing, and is left out, so that the
+    value selects the members by their ``value``."""
+    data = dict(payload)
+    operations = data.get("Operations")
+    if not isinstance(operations, list):
+        return data
+    fixed = []
+    for operation in operations:
+        if (
+            isinstance(operation, dict)
+            and isinstance(operation.get("path"), str)
+            and operation["path"].lower() == f"{ENTERPRISE_URN}:manager".lower()
+        ):
+            fixed.append({**operation, "value": _manager_value(operation.get("value"))})
+        elif (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).lower() == "remove"
+            and isinstance(operation.get("value"), list)
+        ):
+            values = [
+                {key: item for key, item in entry.items() if item is not None}
+                if isinstance(entry, dict)
+                else entry
+                for entry in operation["value"]
+            ]
+            fixed.append({**operation, "value": values})
+        else:
+            fixed.append(operation)
+    data["Operations"] = fixed
+    return data
+
+
+def _carried(payload: Mapping[str, Any]) -> frozenset[str]:
+    """The top-level keys of a PUT body, lower-cased (attribute names ignore case)."""
+    return frozenset(str(key).lower() for key in payload)
 
 
 class NameLocks:
@@ -226,11 +380,15 @@ class Wanted:
     first_name: str | None
     last_name: str | None
     display_name: str | None
+    #: The extra attributes the request speaks to (``""`` clears); the others are left.
     attributes: dict[str, str]
-    policies: frozenset[str]
+    #: The directly attached policies wanted; None when the request leaves them as they are.
+    policies: frozenset[str] | None
     external_id: str | None = None
     #: The request's ``emails`` values, as given: read-only, they must agree with ``email``.
     emails: tuple[str, ...] = ()
+    #: Enabled (True), disabled (False), or left as it is (None).
+    active: bool | None = None
 
 
 def _created(text: str) -> datetime | None:
@@ -247,10 +405,19 @@ class Users:
         self.runtime = runtime
         self.base_url = base_url.rstrip("/")
         self.external_id = EXTERNAL_ID in extra_attributes
-        self.extra_attributes = tuple(name for name in extra_attributes if name != EXTERNAL_ID)
+        #: The mapped attributes with a home in the core schema or the enterprise extension.
+        self.homed = tuple(name for name in extra_attributes if name in SCIM_HOMES)
+        #: The other extra attributes: the connector's own extension.
+        self.extra_attributes = tuple(
+            name for name in extra_attributes if name != EXTERNAL_ID and name not in SCIM_HOMES
+        )
         self.extension = extension_model(self.extra_attributes)
         extension: Any = self.extension
-        self.model: Any = User[extension] if extension is not None else User
+        self.model: Any = (
+            User[Union[Enterprise, extension]]  # noqa: UP007 (a runtime type argument)
+            if extension is not None
+            else User[Enterprise]
+        )
         self._names = NameLocks()
 
     # --- reading ---------------------------------------------------------------------
@@ -272,7 +439,7 @@ class Users:
             emails=[Email(value=account.email, primary=True, type=Email.Type.work)]
             if account.email
             else None,
-            active=True,
+            active=account.enabled,
             groups=groups or None,
             entitlements=entitlements or None,
             meta=Meta(
@@ -289,7 +456,82 @@ class Users:
             }
             if extra:
                 user[self.extension] = self.extension.model_validate(extra)
+        self._write_homes(user, account.attributes)
         return user
+
+    def _write_homes(self, user: Any, attributes: Mapping[str, str]) -> None:
+        """Put the mapped attributes with a SCIM home into ``user`` (see :data:`SCIM_HOMES`)."""
+        values = {name: attributes[name] for name in self.homed if attributes.get(name)}
+        user.title = values.get("job_title")
+        user.user_type = values.get("employee_type")
+        address: dict[str, Any] = {
+            part: values[name] for name, part in _ADDRESS_PARTS.items() if name in values
+        }
+        user.addresses = [Address.model_validate({**address, "type": "work"})] if address else None
+        mobile = values.get("mobile_phone")
+        user.phone_numbers = (
+            [PhoneNumber(type=PhoneNumber.Type.mobile, value=mobile)] if mobile else None
+        )
+        enterprise: dict[str, Any] = {
+            part: values[name] for name, part in _ENTERPRISE_PARTS.items() if name in values
+        }
+        if "manager" in values:
+            enterprise["manager"] = {"value": values["manager"]}
+        if enterprise:
+            user[Enterprise] = Enterprise.model_validate(enterprise)
+
+    def _read_homes(self, user: Any, carried: frozenset[str] | None) -> dict[str, str]:
+        """The mapped attributes with a SCIM home that ``user`` speaks to (``""`` clears).
+        ``carried`` (a PUT's top-level keys) leaves alone the multi-valued attributes and the
+        enterprise extension the request does not carry; None (a PATCH's whole user, a POST)
+        speaks to all. A value with no home (another address or phone type, an enterprise
+        attribute the mapping lacks) is refused, never dropped."""
+        found: dict[str, str] = {}
+
+        def speaks(key: str) -> bool:
+            return carried is None or key.lower() in carried
+
+        found["job_title"] = user.title or ""
+        found["employee_type"] = user.user_type or ""
+        if speaks("addresses"):
+            work = [a for a in user.addresses or () if _kind(a.type) == "work"]
+            others = [a for a in user.addresses or () if _kind(a.type) != "work"]
+            if others or len(work) > 1:
+                raise InvalidValueException(
+                    detail='only one work address is stored (addresses[type eq "work"]); '
+                    f"got {len(user.addresses or ())} addresses of types "
+                    f"{sorted(str(_kind(a.type)) for a in user.addresses or ())}"
+                )
+            for name, part in _ADDRESS_PARTS.items():
+                found[name] = (getattr(work[0], part, None) or "") if work else ""
+        if speaks("phoneNumbers"):
+            mobiles = [p for p in user.phone_numbers or () if _kind(p.type) == "mobile"]
+            others = [p for p in user.phone_numbers or () if _kind(p.type) != "mobile"]
+            if others or len(mobiles) > 1:
+                raise InvalidValueException(
+                    detail="only one mobile phone number is stored (phoneNumbers[type eq "
+                    '"mobile"]); remove the other phone numbers from the client\'s mapping'
+                )
+            found["mobile_phone"] = (mobiles[0].value or "") if mobiles else ""
+        if speaks(ENTERPRISE_URN):
+            enterprise = user[Enterprise]
+            for name, part in _ENTERPRISE_PARTS.items():
+                found[name] = (getattr(enterprise, part, None) or "") if enterprise else ""
+            manager = enterprise.manager if enterprise else None
+            found["manager"] = (manager.value or "") if manager else ""
+            for part in ("cost_center", "division"):
+                if enterprise is not None and getattr(enterprise, part, None):
+                    raise InvalidValueException(
+                        detail=f"enterprise {part} is not stored by this connector"
+                    )
+        unhomed = sorted(name for name, value in found.items() if value and name not in self.homed)
+        if unhomed:
+            where = ", ".join(SCIM_HOMES[name] for name in unhomed)
+            raise InvalidValueException(
+                detail=f"{where} cannot be stored: the connector's attribute mapping has no "
+                f"{', '.join(unhomed)} (add [aws-iam.attributes.NAME] to the config)"
+            )
+        return {name: value for name, value in found.items() if name in self.homed}
 
     def _membership(self, name: str, snapshot: Snapshot) -> GroupMembership:
         group = snapshot.groups.get(name)
@@ -309,15 +551,14 @@ class Users:
 
     # --- writing ---------------------------------------------------------------------
 
-    def _wanted(self, user: Any) -> Wanted:
+    def _wanted(self, user: Any, carried: frozenset[str] | None = None) -> Wanted:
+        """The user a request wants. ``carried``: a PUT's top-level keys, so that the
+        multi-valued attributes and extensions it leaves out are left as they are (access
+        changes only when asked for); None speaks to everything (a POST, a patched user)."""
         email = normalize_user_name(user.user_name or "")
         if not email:
             raise InvalidValueException(detail="userName (the email) is required")
-        if user.active is False:
-            raise MutabilityException(
-                detail="IAM users have no disabled state (active is always true): "
-                "DELETE the user to deprovision it"
-            )
+        _refuse_unstored(user)
         policies: set[str] = set()
         for entitlement in user.entitlements or ():
             value = entitlement.value or ""
@@ -327,12 +568,14 @@ class Users:
                 )
             policies.add(value)
         attributes: dict[str, str] = {}
-        if self.extension is not None:
+        if self.extension is not None and (
+            carried is None or str(self.extension.__schema__).lower() in carried
+        ):
             extension = user[self.extension]
             for name in self.extra_attributes:
                 value = getattr(extension, name, None) if extension is not None else None
-                if value:
-                    attributes[name] = str(value)
+                attributes[name] = str(value) if value else ""
+        attributes.update(self._read_homes(user, carried))
         name = user.name
         return Wanted(
             email=email,
@@ -340,9 +583,10 @@ class Users:
             last_name=name.family_name if name else None,
             display_name=user.display_name,
             attributes=attributes,
-            policies=frozenset(policies),
+            policies=frozenset(policies) if carried is None or "entitlements" in carried else None,
             external_id=user.external_id if self.external_id else None,
             emails=_emails(user),
+            active=user.active,
         )
 
     @staticmethod
@@ -378,9 +622,11 @@ class Users:
                 raise self._taken(wanted.email)
             self._check_emails(wanted, snapshot, None, changed=False)
             result = self.runtime.create(self._create_request(wanted))
-        if not created_here(result) or result.account is None:
-            # another server (or the CLI) created it between the check and the create
-            raise self._taken(wanted.email)
+            if not created_here(result) or result.account is None:
+                # another server (or the CLI) created it between the check and the create
+                raise self._taken(wanted.email)
+            if wanted.active is False:  # provisioned disabled (a pre-hire, a suspension)
+                self.runtime.disable({"email": wanted.email})
         return self.get(result.account.id)
 
     def _create_request(self, wanted: Wanted) -> dict[str, Any]:
@@ -389,7 +635,7 @@ class Users:
         for key in ("first_name", "last_name", "display_name"):
             if getattr(wanted, key):
                 request[key] = getattr(wanted, key)
-        attributes = dict(wanted.attributes)
+        attributes = {name: value for name, value in wanted.attributes.items() if value}
         if wanted.external_id:
             attributes[EXTERNAL_ID] = wanted.external_id
         if attributes:
@@ -400,15 +646,23 @@ class Users:
 
     def replace(self, native_id: str, payload: Mapping[str, Any]) -> Any:
         user = self.model.model_validate(payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        return self._apply(native_id, self._wanted(user), emails_changed=False)
+        wanted = self._wanted(user, _carried(payload))
+        return self._apply(native_id, wanted, emails_changed=False)
 
     def patch(self, native_id: str, payload: Mapping[str, Any]) -> Any:
         model: Any = self.model
-        patch = PatchOp[model].model_validate(payload, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        patch = PatchOp[model].model_validate(
+            normalize_patch(payload), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
         current = self.get(native_id)
         patched = current.model_copy(deep=True)
         if not patch.patch(patched):
             return current
+        if patched.active is None:
+            raise MutabilityException(
+                detail="active cannot be removed: replace it with false to disable the user, "
+                "true to enable it"
+            )
         changed = {normalize_user_name(value) for value in _emails(patched)} != {
             normalize_user_name(value) for value in _emails(current)
         }
@@ -444,9 +698,9 @@ class Users:
             if (getattr(wanted, key) or "") != (getattr(account, key) or ""):
                 change[key] = getattr(wanted, key) or ""
         attributes = {
-            name: wanted.attributes.get(name, "")
-            for name in self.extra_attributes
-            if wanted.attributes.get(name, "") != account.attributes.get(name, "")
+            name: value
+            for name, value in wanted.attributes.items()
+            if value != account.attributes.get(name, "")
         }
         if self.external_id and (wanted.external_id or "") != account.attributes.get(
             EXTERNAL_ID, ""
@@ -457,11 +711,16 @@ class Users:
         if len(change) > 1:
             self.runtime.modify(change)
         email = wanted.email
-        held = {row.policy_arn for row in snapshot.direct.get(native_id, ())}
-        for arn in sorted(wanted.policies - held):
-            self.runtime.grant({"email": email, "entitlement": f"policy:{arn}"})
-        for arn in sorted(held - wanted.policies):
-            self.runtime.revoke({"email": email, "entitlement": f"policy:{arn}"})
+        if wanted.active is True and not account.enabled:
+            self.runtime.enable({"email": email})
+        if wanted.policies is not None:
+            held = {row.policy_arn for row in snapshot.direct.get(native_id, ())}
+            for arn in sorted(wanted.policies - held):
+                self.runtime.grant({"email": email, "entitlement": f"policy:{arn}"})
+            for arn in sorted(held - wanted.policies):
+                self.runtime.revoke({"email": email, "entitlement": f"policy:{arn}"})
+        if wanted.active is False and account.enabled:
+            self.runtime.disable({"email": email})
         return self.get(native_id)
 
     def delete(self, native_id: str) -> None:
@@ -472,6 +731,26 @@ class Users:
                 "connector and cannot be deleted through SCIM"
             )
         self.runtime.delete({"email": account.email})
+
+
+def _refuse_unstored(user: Any) -> None:
+    """A value for a core attribute IAM has no place for is refused (400 ``invalidValue``),
+    never dropped with a 200; :data:`IGNORED` lists what is ignored instead."""
+    given = [scim for name, scim in _UNSTORED.items() if getattr(user, name, None)]
+    name = user.name
+    if name is not None:
+        for part, scim in (
+            ("middle_name", "middleName"),
+            ("honorific_prefix", "honorificPrefix"),
+            ("honorific_suffix", "honorificSuffix"),
+        ):
+            if getattr(name, part, None):
+                given.append(f"name.{scim}")
+    if given:
+        raise InvalidValueException(
+            detail=f"{', '.join(given)} cannot be stored on an IAM user: remove "
+            f"{'it' if len(given) == 1 else 'them'} from the client's attribute mapping"
+        )
 
 
 def _emails(user: Any) -> tuple[str, ...]:

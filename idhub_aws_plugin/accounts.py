@@ -32,6 +32,7 @@ from hostsim.contract import (
     StepOutcome,
     StepStatus,
     Transient,
+    canonical_email,
 )
 from idhub_aws_plugin import input_rules
 from idhub_aws_plugin.attributes import AttributeMap
@@ -110,10 +111,9 @@ class FreshUserWait:
 FRESH_USER_WAIT = FreshUserWait()
 
 
-def normalize_email(email: str) -> str:
-    """Emails are compared and stored lower-case: IAM names are case-insensitive, so two
-    spellings of one address must never become two accounts."""
-    return email.strip().lower()
+#: Emails are compared and stored in the contract's one spelling (IAM names are
+#: case-insensitive, so two spellings of one address must never become two accounts).
+normalize_email = canonical_email
 
 
 def _given_attributes(request: CreateRequest | ModifyRequest, email: str | None) -> dict[str, str]:

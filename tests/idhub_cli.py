@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,3 +127,26 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> Non
 def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     stdout, stderr = process.communicate(timeout=90)
     return process.returncode, stdout, stderr
+
+
+def query(hub: IDHub, sql: str, *params: object) -> list[sqlite3.Row]:
+    """Read the state file directly (WAL: never in the way of the processes writing it)."""
+    with contextlib.closing(sqlite3.connect(hub.state)) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute(sql, params).fetchall()
+
+
+def left_at(hub: IDHub, email: str) -> str | None:
+    (row,) = query(hub, "SELECT left_at FROM identities WHERE email = ?", email)
+    value: str | None = row["left_at"]
+    return value
+
+
+def leave_while(hub: IDHub, other: subprocess.Popen[str], email: str) -> subprocess.Popen[str]:
+    """Start ``identity remove EMAIL`` while ``other`` is mid-way through IAM, wait until the
+    leave is recorded (the leaver's first step), then let IAM answer at full speed."""
+    leaver = hub.popen("identity", "remove", email, "--json")
+    wait_for(lambda: left_at(hub, email) is not None, "the leaver to record the leave")
+    assert other.poll() is None, "the race was lost before it started: IAM was not slow enough"
+    hub.aws.request_delay = 0.0
+    return leaver

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from idhub_cli import IDHub, email, finished, hub_for, killed_at_first, people, wait_for
+from idhub_cli import (
+    IDHub,
+    email,
+    finished,
+    hub_for,
+    killed_at_first,
+    leave_while,
+    people,
+    query,
+    wait_for,
+)
 from seeding import group, groups_of, policy, user_names
 
 from hostsim import cli
@@ -482,24 +492,8 @@ SLOW = 1.5
 
 
 def scalar(hub: IDHub, sql: str, *params: object) -> Any:
-    with contextlib.closing(sqlite3.connect(hub.state)) as db:
-        row = db.execute(sql, params).fetchone()
-    return None if row is None else row[0]
-
-
-def leave_while(hub: IDHub, other: subprocess.Popen[str], person: str) -> subprocess.Popen[str]:
-    """Start the leave while ``other`` is mid-way through IAM, wait for its intent, then let
-    IAM answer at full speed."""
-    leaver = hub.popen("identity", "remove", email(person), "--json")
-    wait_for(
-        lambda: (
-            scalar(hub, "SELECT left_at FROM identities WHERE email = ?", email(person)) is not None
-        ),
-        "the leaver to record the leave",
-    )
-    assert other.poll() is None, "the race was lost before it started: IAM was not slow enough"
-    hub.aws.request_delay = 0.0
-    return leaver
+    rows = query(hub, sql, *params)
+    return rows[0][0] if rows else None
 
 
 def test_a_leaver_during_a_create_in_flight_wins_and_there_is_nothing_left_to_disable(
@@ -517,7 +511,7 @@ def test_a_leaver_during_a_create_in_flight_wins_and_there_is_nothing_left_to_di
         lambda: scalar(hub, "SELECT attempts FROM requests WHERE id = ?", request["id"]) > 0,
         "the fulfilment to start",
     )
-    leaver = leave_while(hub, approve, "ann")
+    leaver = leave_while(hub, approve, email("ann"))
 
     code, _, stderr = finished(approve)
     assert code == 1, stderr
@@ -554,7 +548,7 @@ def test_a_leaver_during_a_grant_in_flight_wins_and_the_account_is_disabled(
                         "group:admins") or 0) > 0,
         "the fulfilment to start",
     )  # fmt: skip
-    leaver = leave_while(hub, grant, "ann")
+    leaver = leave_while(hub, grant, email("ann"))
 
     code, _, stderr = finished(grant)
     assert code == 1, stderr

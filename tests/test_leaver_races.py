@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from idhub_cli import IDHub, finished, killed_at_first, wait_for
+from idhub_cli import IDHub, finished, killed_at_first, leave_while, left_at, query, wait_for
 from seeding import group, groups_of, policy, user_names
 
 from hostsim.core import claims
@@ -49,19 +49,6 @@ def hub(aws: EmbeddedAWS, iam: IAMClient, tmp_path: Path) -> IDHub:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def query(hub: IDHub, sql: str, *params: object) -> list[sqlite3.Row]:
-    """Read the state file directly (WAL: never in the way of the processes writing it)."""
-    with contextlib.closing(sqlite3.connect(hub.state)) as db:
-        db.row_factory = sqlite3.Row
-        return db.execute(sql, params).fetchall()
-
-
-def left_at(hub: IDHub, email: str) -> str | None:
-    (row,) = query(hub, "SELECT left_at FROM identities WHERE email = ?", email)
-    value: str | None = row["left_at"]
-    return value
-
-
 def request_of(hub: IDHub, number: int) -> dict[str, Any]:
     request: dict[str, Any] = hub.json("request", "show", str(number))
     return request
@@ -82,16 +69,6 @@ def nothing_left_for_u7(hub: IDHub, iam: IAMClient) -> None:
     assert [f for f in report["findings"] if f["account"] == U7] == []
 
 
-def leave_in_background_once(hub: IDHub, other: subprocess.Popen[str]) -> subprocess.Popen[str]:
-    """Start ``identity remove U7`` while ``other`` is mid-way through IAM, wait until the
-    leave is recorded (the leaver's first step), then let IAM answer at full speed."""
-    leaver = hub.popen("identity", "remove", U7, "--json")
-    wait_for(lambda: left_at(hub, U7) is not None, "the leaver to record the leave")
-    assert other.poll() is None, "the race was lost before it started: IAM was not slow enough"
-    hub.aws.request_delay = 0.0
-    return leaver
-
-
 # --- the races ------------------------------------------------------------------------------
 
 
@@ -108,7 +85,7 @@ def test_a_leaver_during_a_fulfilment_in_flight_wins_and_the_fulfilment_undoes_i
         lambda: query(hub, "SELECT attempts FROM requests WHERE id = ?", number)[0][0] > 0,
         "the fulfilment to start",
     )
-    leaver = leave_in_background_once(hub, approve)
+    leaver = leave_while(hub, approve, U7)
 
     code, _, stderr = finished(approve)
     assert code == 1, stderr
@@ -153,7 +130,7 @@ def test_a_leaver_during_a_restoring_reconciliation_wins_and_the_remedy_undoes_i
         lambda: bool(query(hub, "SELECT 1 FROM audit WHERE action = 'reconcile.remedy'")),
         "the remedy to record its intent",
     )
-    leaver = leave_in_background_once(hub, run)
+    leaver = leave_while(hub, run, U7)
 
     code, stdout, stderr = finished(run)
     assert code == 0, stderr

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -427,11 +428,23 @@ def test_scim2_tester_passes_discovery_and_users(
 HOSTSIM = str(Path(sys.executable).parent / "hostsim")
 
 
-def test_hostsim_serve_runs_the_server_and_never_prints_the_token(aws: EmbeddedAWS) -> None:
-    env = {"PATH": "/usr/bin:/bin", **aws.client_env(), "IDHUB_SCIM_TOKEN": TOKEN}
+@dataclass
+class Served:
+    """A ``hostsim serve`` process: its SCIM base URL and first line, and once it has ended,
+    the rest of what it wrote."""
+
+    url: str
+    banner: str
+    out: str = ""
+    err: str = ""
+
+
+@contextmanager
+def hostsim_serve(env: Mapping[str, str], *args: str) -> Iterator[Served]:
+    """``hostsim serve --port 0 ARGS`` as its own process, stopped when the block ends."""
     with subprocess.Popen(
-        [HOSTSIM, "serve", "--port", "0"],
-        env=env,
+        [HOSTSIM, "serve", "--port", "0", *args],
+        env=dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -439,23 +452,30 @@ def test_hostsim_serve_runs_the_server_and_never_prints_the_token(aws: EmbeddedA
         try:
             assert server.stdout is not None
             banner = server.stdout.readline()
-            url = banner.split(" at ")[1].split()[0]
-            assert url.startswith("http://127.0.0.1:") and url.endswith(BASE_PATH)
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            ok(httpx2.get(f"{url}/ServiceProviderConfig", headers=headers))
-            ok(
-                httpx2.post(
-                    f"{url}/Users",
-                    json={"schemas": [USER], "userName": "a@b.example"},
-                    headers=headers,
-                ),
-                201,
-            )
+            served = Served(banner.split(" at ")[1].split()[0], banner)
+            yield served
         finally:
             server.terminate()
-        out, err = server.communicate(timeout=30)
-    assert TOKEN not in banner + out + err
-    assert "authentication: bearer" in banner
+        served.out, served.err = server.communicate(timeout=30)
+
+
+def test_hostsim_serve_runs_the_server_and_never_prints_the_token(aws: EmbeddedAWS) -> None:
+    env = {"PATH": "/usr/bin:/bin", **aws.client_env(), "IDHUB_SCIM_TOKEN": TOKEN}
+    with hostsim_serve(env) as served:
+        url = served.url
+        assert url.startswith("http://127.0.0.1:") and url.endswith(BASE_PATH)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        ok(httpx2.get(f"{url}/ServiceProviderConfig", headers=headers))
+        ok(
+            httpx2.post(
+                f"{url}/Users",
+                json={"schemas": [USER], "userName": "a@b.example"},
+                headers=headers,
+            ),
+            201,
+        )
+    assert TOKEN not in served.banner + served.out + served.err
+    assert "authentication: bearer" in served.banner
 
 
 def test_hostsim_serve_refuses_to_start_without_credentials(aws: EmbeddedAWS) -> None:

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx2
 import pytest
 from seeding import direct_policies_of, policy, tags_of, user_names
-from test_scim import BASIC, HOSTSIM, PATCH, TOKEN, USER, ok, scim_error, serving
+from test_scim import BASIC, HOSTSIM, PATCH, TOKEN, USER, hostsim_serve, ok, scim_error, serving
 
 from hostsim.contract.errors import ConfigurationError
 from hostsim.embedded_aws import EmbeddedAWS
@@ -461,27 +461,19 @@ def test_hostsim_serve_takes_the_limit_from_the_scim_table(
 ) -> None:
     config = tmp_path / "idhub.toml"
     config.write_text(f'[scim]\ntoken = "{TOKEN}"\nmax_payload_size = 2048\n')
-    with subprocess.Popen(
-        [HOSTSIM, "serve", "--port", "0", "--config", str(config)],
-        env={"PATH": "/usr/bin:/bin", **aws.client_env()},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().split(" at ")[1].split()[0]
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            spc = ok(httpx2.get(f"{url}/ServiceProviderConfig", headers=headers))
-            assert spc["bulk"]["maxPayloadSize"] == 2048
-            big = json.dumps(user("ada@example.com", "x" * 3000))
-            response = httpx2.post(
-                f"{url}/Users", content=big, headers={**headers, "Content-Type": "application/json"}
-            )
-            scim_error(response, 413)
-        finally:
-            server.terminate()
-        server.communicate(timeout=30)
+    with hostsim_serve(
+        {"PATH": "/usr/bin:/bin", **aws.client_env()}, "--config", str(config)
+    ) as served:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        spc = ok(httpx2.get(f"{served.url}/ServiceProviderConfig", headers=headers))
+        assert spc["bulk"]["maxPayloadSize"] == 2048
+        big = json.dumps(user("ada@example.com", "x" * 3000))
+        response = httpx2.post(
+            f"{served.url}/Users",
+            content=big,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        scim_error(response, 413)
     assert "CreateUser" not in aws.calls()
 
 
@@ -645,21 +637,10 @@ def test_the_access_log_goes_through_the_redactor(
 
 def test_hostsim_serve_masks_a_percent_encoded_token_in_its_access_log(aws: EmbeddedAWS) -> None:
     env = {"PATH": "/usr/bin:/bin", **aws.client_env(), "IDHUB_SCIM_TOKEN": SPECIAL_TOKEN}
-    with subprocess.Popen(
-        [HOSTSIM, "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().split(" at ")[1].split()[0]
-            headers = {"Authorization": f"Bearer {SPECIAL_TOKEN}"}
-            for spelling in _spellings(SPECIAL_TOKEN):
-                ok(httpx2.get(f"{url}/Users?token={spelling}", headers=headers))
-        finally:
-            server.terminate()
-        out, err = server.communicate(timeout=30)
+    with hostsim_serve(env) as served:
+        headers = {"Authorization": f"Bearer {SPECIAL_TOKEN}"}
+        for spelling in _spellings(SPECIAL_TOKEN):
+            ok(httpx2.get(f"{served.url}/Users?token={spelling}", headers=headers))
+    out, err = served.out, served.err
     assert "GET /scim/v2/Users?token=" in err, err
     assert not _leaks(SPECIAL_TOKEN, out + err), err

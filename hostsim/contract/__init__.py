@@ -58,6 +58,7 @@ from hostsim.contract.model import (
     PolicyAccess,
     Step,
     StepStatus,
+    canonical_email,
 )
 from hostsim.contract.steps import StepLog, StepOutcome, Translator
 
@@ -103,6 +104,7 @@ __all__ = [
     "StepStatus",
     "Transient",
     "Translator",
+    "canonical_email",
     "describe",
     "hookimpl",
     "hookspec",

@@ -55,6 +55,17 @@ class StepStatus(StrEnum):
     PENDING = "pending"
 
 
+# --- the identifier -----------------------------------------------------------------------
+
+
+def canonical_email(text: str) -> str:
+    """The one spelling of an account's unique identifier: without surrounding whitespace,
+    lower-case. IAM user names are case-insensitive and SCIM's ``userName`` is
+    ``caseExact=false``, so two spellings of one address must never be two accounts, nor a way
+    to reach someone else's. The connector, the SCIM face and IDHub's side all key by it."""
+    return text.strip().lower()
+
+
 # --- requests -----------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from typing import BinaryIO
 from attrs import define, field
 
 from hostsim.contract.errors import Conflict
+from hostsim.contract.model import canonical_email
 
 CLAIMS_SUFFIX = ".claims"
 #: Where each kind of key lives in the claims file (a request's byte is its id).
@@ -59,7 +60,7 @@ def claims_file(state_path: Path) -> Path:
 def person_key(email: str) -> int:
     """A person's byte: a stable hash of the (lower-case) email. Two people sharing one only
     wait for each other; nobody is ever let in twice."""
-    digest = hashlib.sha256(email.strip().lower().encode()).digest()
+    digest = hashlib.sha256(canonical_email(email).encode()).digest()
     return PEOPLE_BASE + int.from_bytes(digest[:8], "big") % PEOPLE_SPAN
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from attrs import evolve, field, frozen
 
 from hostsim.contract.errors import AlreadyExists, InvalidInput, NotFound
+from hostsim.contract.model import canonical_email
 from hostsim.core.state import State
 from hostsim.core.store import transaction
 
@@ -61,7 +62,7 @@ class Identity:
 
 def normal_email(text: str, what: str = "email") -> str:
     """The email as IDHub keys it (lower case, like the connector), or InvalidInput."""
-    email = text.strip().lower()
+    email = canonical_email(text)
     if not EMAIL.match(email):
         raise InvalidInput(f"{what} {text!r} is not an email address")
     return email

@@ -107,6 +107,7 @@ from hostsim.contract.model import (
     OperationResult,
     PolicyAccess,
     StepStatus,
+    canonical_email,
 )
 from hostsim.runtime import Runtime
 
@@ -118,12 +119,8 @@ EXTERNAL_ID = "external_id"
 _NAMES = (("first_name", "given_name"), ("last_name", "family_name"))
 
 
-def normalize_user_name(text: str) -> str:
-    """The identity a ``userName`` (an email) names: without surrounding whitespace,
-    lower-case. The connector stores and compares emails so (IAM user names are
-    case-insensitive), and SCIM's ``userName`` is ``caseExact=false``: two spellings of one
-    address must never be two users, nor a way to reach someone else's."""
-    return text.strip().lower()
+#: The identity a ``userName`` (an email) names: the contract's one spelling of it.
+normalize_user_name = canonical_email
 
 
 def _is_identity(binding: Any) -> bool:

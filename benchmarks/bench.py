@@ -10,11 +10,17 @@ counts the IAM calls each one makes.
 Fetch, for each account size: ``hostsim fetch users --jsonl`` (ours), one bare paginated
 GetAccountAuthorizationDetails read (the floor: nothing can read users' details in fewer calls)
 and a naive per-user boto3 reader (ListUsers, then tags, groups and attached policies of each
-user). Import: ``hostsim import`` of N joiners with a group and a policy each, a sequential boto3
-script doing the same provisioning, and ours again on the same file (a re-run: reads only).
+user). Import, at 1,000 and 5,000 joiners by default: ``hostsim import`` of N joiners with a
+group and a policy each, ours again on the same file (a re-run: one bulk read, no write), its
+``--plan``, and a sequential boto3 script doing the same provisioning.
 
 Targets (from the issue): fetch within 1.5x of the floor and at least 10x faster than the naive
 reader; import at least 4x faster than the sequential script at 50 ms a call.
+
+SCIM (``--skip scim`` leaves it out): the initial sync an Entra ID or Okta tenant makes of 200
+users on a 5,000-user account at 20 ms a call, ``GET /Users?filter=userName eq "..."`` then
+``POST /Users`` for each, against the app ``hostsim serve`` runs, beside the least work IAM's
+API allows (GetUser + CreateUser a user); target within 1.5x of it.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ class Measure:
     seconds: float
     peak_rss_mib: float
     rss_growth_mib: float
+    #: What the workload started before its timer (the SCIM server's start-up reads).
+    setup_seconds: float = 0.0
 
 
 # --- seeding (not measured) ------------------------------------------------------------
@@ -142,6 +150,7 @@ def run(
         seconds=result["seconds"],
         peak_rss_mib=result["peak_rss_mib"],
         rss_growth_mib=result["peak_rss_mib"] - result["rss_start_mib"],
+        setup_seconds=result.get("setup_seconds", 0.0),
     )
     print(f"  {label:<46} {size:>6,} users  {measure.seconds:8.2f} s", file=sys.stderr)
     return measure
@@ -166,24 +175,52 @@ def fetch_section(aws: EmbeddedAWS, sizes: Sequence[int], delay: float) -> list[
     return measures
 
 
-def import_section(aws: EmbeddedAWS, rows: int, delay: float, workers: int) -> list[Measure]:
+def import_section(
+    aws: EmbeddedAWS, sizes: Sequence[int], delay: float, workers: int
+) -> list[Measure]:
+    """For each size: ours on an empty account, ours again on the same file (a re-run: one
+    bulk read, no write), its ``--plan``, and the sequential script on an empty account."""
     measures = []
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "joiners.csv"
-        print(f"import, {rows:,} joiners, {delay * 1000:g} ms a call:", file=sys.stderr)
-        for label, workload, extra in (
-            (f"ours: hostsim import --workers {workers}", "import-ours", True),
-            ("sequential boto3 script", "import-sequential", False),
-        ):
-            aws.request_delay = 0
-            aws.reset()
-            write_joiners(path, rows, seed_groups_and_policies(aws))
-            aws.request_delay = delay
-            args = ["--csv", str(path), "--workers", str(workers)]
-            measures.append(run(aws, "import", label, rows, workload, *args))
-            if extra:
-                again = f"ours, re-run of the same file (--workers {workers})"
-                measures.append(run(aws, "import", again, rows, workload, *args))
+        for rows in sorted(sizes):
+            print(f"import, {rows:,} joiners, {delay * 1000:g} ms a call:", file=sys.stderr)
+            for label, workload, extra in (
+                (f"ours: hostsim import --workers {workers}", "import-ours", True),
+                ("sequential boto3 script", "import-sequential", False),
+            ):
+                aws.request_delay = 0
+                aws.reset()
+                write_joiners(path, rows, seed_groups_and_policies(aws))
+                aws.request_delay = delay
+                args = ["--csv", str(path), "--workers", str(workers)]
+                measures.append(run(aws, "import", label, rows, workload, *args))
+                if extra:
+                    again = f"ours, re-run of the same file (--workers {workers})"
+                    measures.append(run(aws, "import", again, rows, workload, *args))
+                    planned = "ours, import --plan of the same file"
+                    measures.append(run(aws, "import", planned, rows, "import-plan", *args))
+    return measures
+
+
+def scim_section(aws: EmbeddedAWS, size: int, rows: int, delay: float) -> list[Measure]:
+    """An initial SCIM sync of ``rows`` joiners on an account of ``size`` users, ours (the
+    server ``hostsim serve`` runs, as Entra ID drives it) and the floor (a boto3 script doing
+    GetUser + CreateUser a user), each on a freshly seeded account."""
+    measures = []
+    print(
+        f"scim, initial sync of {rows:,} users on {size:,}, {delay * 1000:g} ms a call:",
+        file=sys.stderr,
+    )
+    for label, workload in (
+        (f"ours: hostsim serve (index built), sync of {rows:,}", "scim-sync-ours"),
+        (f"floor: GetUser + CreateUser a user, {rows:,} users", "scim-sync-floor"),
+    ):
+        aws.request_delay = 0
+        aws.reset()
+        seed_users(aws, 0, size, seed_groups_and_policies(aws))
+        aws.request_delay = delay
+        measures.append(run(aws, "scim", label, size, workload, "--rows", str(rows)))
     return measures
 
 
@@ -241,6 +278,17 @@ def verdicts(measures: Sequence[Measure]) -> str:
                 f"- import, {size:,} joiners at {delay:g} ms: sequential / ours = {ratio:.1f}x "
                 f"(target >= 4x: {'met' if ratio >= 4 else 'MISSED'})"
             )
+    scim = {m.label.split(":", 1)[0]: m for m in measures if m.section == "scim"}
+    if {"ours", "floor"} <= set(scim):
+        time_ratio = scim["ours"].seconds / scim["floor"].seconds
+        verdict = "met" if time_ratio <= 1.5 else "MISSED"
+        lines.append(
+            f"- scim initial sync on {scim['ours'].size:,} users: ours / floor = "
+            f"{time_ratio:.2f}x in time, {scim['ours'].calls / scim['floor'].calls:.2f}x in "
+            f"calls (target <= 1.5x: {verdict}); before it, the server's start-up reads "
+            f"(the connector, the index: one bulk read, in the calls) took "
+            f"{scim['ours'].setup_seconds:.2f} s"
+        )
     return "\n".join(lines)
 
 
@@ -252,12 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--fetch-delay", type=float, default=0.020, help="seconds per call for fetch (0.020)"
     )
-    parser.add_argument("--import-rows", type=int, default=200, help="joiners imported (200)")
+    parser.add_argument(
+        "--import-rows", default="1000,5000", help="joiners imported (default 1000,5000)"
+    )
     parser.add_argument(
         "--import-delay", type=float, default=0.050, help="seconds per call for import (0.050)"
     )
     parser.add_argument("--workers", type=int, default=8, help="import workers (8)")
-    parser.add_argument("--skip", choices=["fetch", "import"], action="append", default=[])
+    parser.add_argument("--scim-size", type=int, default=5000, help="users for scim (5000)")
+    parser.add_argument("--scim-rows", type=int, default=200, help="users a sync creates (200)")
+    parser.add_argument(
+        "--scim-delay", type=float, default=0.020, help="seconds per call for scim (0.020)"
+    )
+    parser.add_argument("--skip", choices=["fetch", "import", "scim"], action="append", default=[])
     parser.add_argument("--json", type=Path, help="also write every measure to this file")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",") if size]
@@ -269,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             measures += fetch_section(aws, sizes, args.fetch_delay)
         if "import" not in args.skip:
             aws.reset()
-            measures += import_section(aws, args.import_rows, args.import_delay, args.workers)
+            import_sizes = [int(size) for size in args.import_rows.split(",") if size]
+            measures += import_section(aws, import_sizes, args.import_delay, args.workers)
+        if "scim" not in args.skip:
+            measures += scim_section(aws, args.scim_size, args.scim_rows, args.scim_delay)
     command = " ".join(["python benchmarks/bench.py", *(argv or sys.argv[1:])]).strip()
     print(f"\n`{command}` ({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s)\n")
     print(table(measures))

@@ -20,14 +20,20 @@ import gc
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import httpx2
 from botocore.config import Config
 
 from hostsim.cli import main as hostsim
+from hostsim.plugins import get_plugin_manager, load_connectors
+from hostsim.runtime import Runtime
+from hostsim.scim import BASE_PATH, Credentials, ScimApp, make_wsgi_server
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -107,6 +113,11 @@ def import_ours(path: str, workers: int) -> int:
     return _rows_written(lambda: hostsim(["import", path, "--workers", str(workers)]))
 
 
+def import_plan(path: str) -> int:
+    """``hostsim import FILE --plan``, in this process: reads only."""
+    return _rows_written(lambda: hostsim(["import", path, "--plan"]))
+
+
 def import_sequential(path: str) -> int:
     """What an administrator's script does: for each row, CreateUser with its tags, then one
     call per grant, one row after the other. No checks, no resume, not idempotent."""
@@ -136,6 +147,90 @@ def import_sequential(path: str) -> int:
     return count
 
 
+# --- scim ---------------------------------------------------------------------------------
+
+SCIM_TOKEN = "bench-scim-token-0123456789"
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def _scim_joiner(index: int) -> dict[str, Any]:
+    return {
+        "schemas": [SCIM_USER],
+        "userName": f"scim{index:05}@example.com",
+        "name": {"givenName": f"First{index}", "familyName": f"Last{index}"},
+        "displayName": f"Joiner {index}",
+        "active": True,
+    }
+
+
+@dataclass
+class ScimServer:
+    """A running ``hostsim serve`` app on a thread of this process, its start-up reads done."""
+
+    app: ScimApp
+    server: Any
+    warm_up_seconds: float
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def scim_server() -> ScimServer:
+    """Start the app ``hostsim serve`` runs and wait for its start-up reads (the connector, the
+    index: one bulk read of the account), as a long-running server has them before a client
+    syncs. Not timed with the sync: the bench reports it beside it."""
+    connector_type = load_connectors(get_plugin_manager()).choose(None)
+    app = ScimApp(Runtime(connector_type, {}), Credentials(token=SCIM_TOKEN))
+    server = make_wsgi_server(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return ScimServer(app, server, app.warm_up())
+
+
+def scim_sync_ours(rows: int, running: ScimServer) -> int:
+    """An initial sync the way Entra ID and Okta make it, over HTTP: for each joiner,
+    ``GET /Users?filter=userName eq "..."`` (not there), then ``POST /Users``."""
+    headers = {"Authorization": f"Bearer {SCIM_TOKEN}"}
+    base_url = running.app.base_url + BASE_PATH
+    try:
+        with httpx2.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            for index in range(rows):
+                joiner = _scim_joiner(index)
+                query = {"filter": f'userName eq "{joiner["userName"]}"'}
+                found = http.get("/Users", params=query)
+                if found.status_code != 200 or found.json()["totalResults"]:
+                    raise SystemExit(f"GET {query}: {found.status_code} {found.text}")
+                created = http.post("/Users", json=joiner)
+                if created.status_code != 201:
+                    raise SystemExit(f"POST {joiner['userName']}: {created.text}")
+    finally:
+        running.stop()
+    return rows
+
+
+def scim_sync_floor(rows: int) -> int:
+    """The least work the API allows for the same sync: GetUser (is the joiner there?), then
+    CreateUser with the email and names as tags; two calls a user."""
+    iam = _client()
+    for index in range(rows):
+        joiner = _scim_joiner(index)
+        name = joiner["userName"]
+        try:
+            iam.get_user(UserName=name)
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        else:
+            raise SystemExit(f"{name} exists already")
+        tags = {
+            "Email": name,
+            "FirstName": joiner["name"]["givenName"],
+            "LastName": joiner["name"]["familyName"],
+            "DisplayName": joiner["displayName"],
+        }
+        iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return rows
+
+
 # --- measuring --------------------------------------------------------------------------
 
 
@@ -163,8 +258,15 @@ WORKLOADS: dict[str, Callable[[argparse.Namespace], int]] = {
     "fetch-bulk-floor": lambda _args: fetch_bulk_floor(),
     "fetch-naive": lambda _args: fetch_naive(),
     "import-ours": lambda args: import_ours(args.csv, args.workers),
+    "import-plan": lambda args: import_plan(args.csv),
     "import-sequential": lambda args: import_sequential(args.csv),
+    "scim-sync-ours": lambda args: scim_sync_ours(args.rows, args.prepared),
+    "scim-sync-floor": lambda args: scim_sync_floor(args.rows),
 }
+
+
+#: What a workload starts before its timer (its start-up cost is reported on its own).
+SETUPS: dict[str, Callable[[], Any]] = {"scim-sync-ours": scim_server}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,15 +274,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("workload", choices=sorted(WORKLOADS))
     parser.add_argument("--csv")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=200, help="users a SCIM sync creates")
     args = parser.parse_args(argv)
     _warm_up()
     start_rss = _memory_mib("VmRSS")
+    prepare = SETUPS.get(args.workload)
+    setup_started = time.perf_counter()
+    args.prepared = prepare() if prepare else None
+    setup_seconds = time.perf_counter() - setup_started
     started = time.perf_counter()
     rows = WORKLOADS[args.workload](args)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {
         "workload": args.workload,
         "seconds": seconds,
+        "setup_seconds": setup_seconds,
         "rows": rows,
         "rss_start_mib": start_rss,
         "peak_rss_mib": _memory_mib("VmHWM"),

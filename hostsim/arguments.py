@@ -35,9 +35,7 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     ``hostsim fetch users --config f`` both work)."""
     default: Any = argparse.SUPPRESS if suppress else None
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--connector", default=default, help="connector type (default: the only one)"
-    )
+    common.add_argument("--connector", default=default, help="connector type (default: aws-iam)")
     common.add_argument(
         "--config", type=Path, default=default, help="TOML file of connector settings"
     )
@@ -62,6 +60,17 @@ def _attribute_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an extra attribute (repeatable); an empty VALUE clears it on modify",
+    )
+
+
+def _plan_option(parser: argparse.ArgumentParser) -> None:
+    """``--json`` and ``--plan``, the options of every command that changes an account."""
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="show what it would do (reads only, nothing is changed); exit 2 for input the "
+        "real run would refuse",
     )
 
 
@@ -96,17 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ENT",
         help="group:NAME or policy:ARN to grant at once (repeatable)",
     )
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     sub = command("modify", "change an account's attributes or email (a mover)")
     sub.add_argument("email")
     sub.add_argument("--email", dest="new_email", metavar="NEW", help="new email (renames)")
     _attribute_options(sub)
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     sub = command("delete", "delete an account and all IAM requires removed first (a leaver)")
     sub.add_argument("email")
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     sub = command(
         "disable",
@@ -114,17 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         "removed), losing nothing",
     )
     sub.add_argument("email")
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     sub = command("enable", "let a disabled account act again: reactivate what disable stopped")
     sub.add_argument("email")
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     for name, verb in (("grant", "grant"), ("revoke", "revoke")):
         sub = command(name, f"{verb} one entitlement (group:NAME or policy:ARN)")
         sub.add_argument("email")
         sub.add_argument("entitlement", metavar="ENT")
-        sub.add_argument("--json", action="store_true")
+        _plan_option(sub)
 
     sub = command(
         "import",
@@ -140,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"rows provisioned at once (default {bulk_import.DEFAULT_WORKERS})",
     )
-    sub.add_argument("--json", action="store_true")
+    _plan_option(sub)
 
     sub = command("serve", "run the connector application: the SCIM 2.0 API at /scim/v2")
     sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -154,8 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     core_commands.add_commands(command, common, _key_value)
 
-    sub = command("fetch", "reconciliation read: " + ", ".join(k.value for k in FetchKind))
-    sub.add_argument("kind", choices=[k.value for k in FetchKind])
+    sub = command(
+        "fetch",
+        "reconciliation read: a kind the connector declares (aws-iam: "
+        + ", ".join(k.value for k in FetchKind)
+        + ")",
+    )
+    # the connector's own kinds: checked by the runtime once the connector is chosen
+    sub.add_argument("kind", metavar="KIND")
     formats = sub.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="a JSON array (streamed)")
     formats.add_argument("--jsonl", action="store_true", help="one JSON object per line")

@@ -4,25 +4,34 @@ The file has the header ``email,first_name,last_name,display_name,grants`` (colu
 order); ``grants`` holds entitlement ids separated by ``;`` (``group:NAME``, ``policy:ARN``). An
 empty name cell means "not given".
 
-1. **Validate everything, change nothing.** Every row is structured into a
+1. **Validate and plan everything, change nothing.** Every row is structured into a
    :class:`~hostsim.contract.CreateRequest` by the runtime (the contract's converter), checked for
    what the host knows (an email in every row, no email twice, entitlement kinds the connector
-   declares), then by the connector's own checks when it offers them (``check_create``: its
-   input rules, its guard rails, including those of each row's account when it exists
-   already (protected, outside the connector's path), and the existence and grantability of
-   the groups and policies, reads only). Each distinct entitlement is checked once per
-   import, with the first row that asks for it. One bad row
-   refuses the whole file: every problem is reported with its line number, and nothing that
-   changes anything has been sent.
-2. **Provision concurrently.** Each row is the connector's ordinary create, on a bounded pool of
-   worker threads. Creates are idempotent, so a row whose account already exists with the same
-   email resumes: it writes only what differs, and an account that already holds everything
-   costs reads only; a user of that name who is someone else's fails that row, changing
-   nothing. Throttling is absorbed by the connector's retry configuration (botocore's);
-   a row that still fails is reported ``failed`` with what it had done, and the other rows go on.
-   Re-running the same file finishes the job. Two imports of one file at once create each
-   account once between them: the one whose CreateUser IAM refused as existing reports the
-   row ``unchanged`` or ``updated``, never ``created``.
+   declares), then planned by the connector (``plan_many``): from **one bulk read of the
+   account** (for IAM, the pages of GetAccountAuthorizationDetails), each row gets the same
+   checks its create makes (input rules, guard rails, including those of the row's account
+   when it exists already, the existence and grantability of the groups and policies) and
+   the steps it would take. One bad row refuses the whole file: every problem is reported
+   with its line number, and nothing that changes anything has been sent. A user of that
+   name that is someone else's fails its row alone, without a call. A connector that cannot
+   plan is checked with ``check_create`` per row (each distinct entitlement with the first
+   row that asks for it) and every row is then created.
+2. **Write only what needs it, concurrently.** A row whose plan changes nothing is reported
+   ``unchanged`` without another call: a re-run of a file that holds costs the bulk read
+   alone. The other rows are the connector's ordinary, idempotent create, on a bounded pool
+   of worker threads; a row planned without an account says so (``checked_absent``), so its
+   create starts with CreateUser instead of a lookup (a joiner with two grants: three
+   calls). The plan is a moment old when a row is written, and the create does not trust
+   it: a user made since is met by IAM's answer and resumed (the same person's) or refused
+   (someone else's), one deleted since is created again. Throttling is absorbed by the
+   connector's retry configuration (botocore's); a row that still fails is reported
+   ``failed`` with what it had done, and the other rows go on. Re-running the same file
+   finishes the job. Two imports of one file at once create each account once between them:
+   the one whose CreateUser IAM refused as existing reports the row ``unchanged`` or
+   ``updated``, never ``created``.
+
+``import --plan`` stops after step 1 and prints each row's plan (``would create``, ``would
+update``, ``unchanged``, ``failed``) in the table and JSON of a real run.
 """
 
 from __future__ import annotations
@@ -35,8 +44,8 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 
-from hostsim.contract.errors import ConnectorError, InvalidInput
-from hostsim.contract.model import Capability, OperationResult, Step, StepStatus
+from hostsim.contract.errors import AlreadyExists, ConnectorError, InvalidInput
+from hostsim.contract.model import WOULD, Capability, OperationResult, Step, StepStatus
 from hostsim.runtime import Runtime
 
 COLUMNS = ("email", "first_name", "last_name", "display_name", "grants")
@@ -51,12 +60,24 @@ R = TypeVar("R")
 
 
 class RowStatus(StrEnum):
-    """How one row's create ended."""
+    """How one row's create ended (or, in a plan, would end)."""
 
     CREATED = "created"  #: the account did not exist and was created
     UPDATED = "updated"  #: it existed (same email); missing attributes or grants were written
-    UNCHANGED = "unchanged"  #: it existed and already had everything: reads only
+    UNCHANGED = "unchanged"  #: it existed and already had everything: no write
     FAILED = "failed"  #: the create stopped; ``steps`` tells what it had done
+    WOULD_CREATE = "would create"  #: a plan's row whose account does not exist
+    WOULD_UPDATE = "would update"  #: a plan's row whose account misses attributes or grants
+
+
+#: The statuses of a real import's rows, and of a plan's (``import --plan``).
+RUN_STATUSES = (RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED, RowStatus.FAILED)
+PLAN_STATUSES = (
+    RowStatus.WOULD_CREATE,
+    RowStatus.WOULD_UPDATE,
+    RowStatus.UNCHANGED,
+    RowStatus.FAILED,
+)
 
 
 @frozen
@@ -65,6 +86,12 @@ class ImportRow:
 
     line: int
     payload: dict[str, Any]
+    #: What the connector's plan says the row's create would do (from the import's one bulk
+    #: read), when the connector can plan; None: create it without one.
+    plan: OperationResult | None = None
+    #: Why the row's create would fail on its own (a user of that name is someone else's),
+    #: from its plan: the row is reported failed without a call.
+    failure: str | None = None
 
     @property
     def email(self) -> str:
@@ -187,11 +214,17 @@ def validate(
     """Check every row as its create would, changing nothing, and return the rows to create;
     raise :class:`ImportRefused` listing every problem of the file. A failure that is not about
     the input (no permission, throttling beyond the retries) is raised as it is: nothing was
-    changed either. ``on_row`` is called (from a worker thread) as each row's check ends."""
+    changed either. ``on_row`` is called (from a worker thread) as each row's check ends.
+
+    A connector that can plan checks and plans every row from one bulk read
+    (:func:`_planned`); the rows come back with their plans, so :func:`provision` writes only
+    those that need it."""
     if Capability.CREATE not in runtime.connector_type.capabilities:
         raise InvalidInput(f"connector {runtime.connector_type.name!r} does not support create")
     rows = parsed.rows
     problems = [*parsed.problems, *_host_problems(runtime, rows)]
+    if Capability.PLAN in runtime.connector_type.capabilities:
+        return _planned(runtime, rows, problems, on_row)
     bad = {problem.line for problem in problems}
     to_check = list(_each_grant_once([row for row in rows if row.line not in bad]))
 
@@ -213,6 +246,36 @@ def validate(
     if problems:
         raise ImportRefused(problems)
     return rows
+
+
+def _planned(
+    runtime: Runtime,
+    rows: Sequence[ImportRow],
+    problems: list[RowProblem],
+    on_row: Callable[[ImportRow], None] | None,
+) -> tuple[ImportRow, ...]:
+    """Every row planned from the connector's one bulk read (``plan_many``), reads only: the
+    plan's errors are the file's problems, except a user of that name being someone else's,
+    which fails that row alone (as its create would, changing nothing)."""
+    if problems:
+        raise ImportRefused(problems)
+    planned: list[ImportRow] = []
+    plans = runtime.plan_many(Capability.CREATE.value, [row.payload for row in rows])
+    for row, plan in zip(rows, plans, strict=True):
+        if isinstance(plan, ConnectorError):
+            if not plan.invalid_input:
+                raise plan
+            if isinstance(plan, AlreadyExists):
+                planned.append(ImportRow(row.line, row.payload, failure=plan.message))
+            else:
+                problems.append(RowProblem(row.line, plan.message))
+        else:
+            planned.append(ImportRow(row.line, row.payload, plan=plan))
+        if on_row is not None:
+            on_row(row)
+    if problems:
+        raise ImportRefused(problems)
+    return tuple(planned)
 
 
 def _host_problems(runtime: Runtime, rows: Sequence[ImportRow]) -> list[RowProblem]:
@@ -289,8 +352,49 @@ def provision(
             on_row(result)
         return result
 
+    settled = [_settled(row) for row in rows]
+    to_write = [row for row, result in zip(rows, settled, strict=True) if result is None]
+    for result in settled:
+        if result is not None and on_row is not None:
+            on_row(result)
     _ = runtime.connector  # opened once, before the threads share it
-    return sorted(_run_all(create, rows, workers, "import"), key=lambda result: result.line)
+    written = _run_all(create, to_write, workers, "import")
+    ended = [*written, *(result for result in settled if result is not None)]
+    return sorted(ended, key=lambda result: result.line)
+
+
+def _settled(row: ImportRow) -> RowResult | None:
+    """The result of a row its plan settles without a call (it holds already, or would fail),
+    or None for a row to write."""
+    if row.failure is not None:
+        return RowResult(row.line, row.email, RowStatus.FAILED, row.failure)
+    if row.plan is None or row.plan.would_change:
+        return None
+    account = row.plan.account
+    return RowResult(
+        row.line,
+        row.email,
+        RowStatus.UNCHANGED,
+        "",
+        account.id if account is not None else None,
+        row.plan.steps,
+    )
+
+
+def _payload_to_write(row: ImportRow) -> dict[str, Any]:
+    """The create payload; a row whose plan found no account says so (``checked_absent``), so
+    its create sends CreateUser first instead of reading again. An account created since the
+    plan is met by IAM's answer and resumed, as without the hint."""
+    if row.plan is not None and _plans_new_account(row.plan):
+        return {**row.payload, "checked_absent": True}
+    return row.payload
+
+
+def _plans_new_account(plan: OperationResult) -> bool:
+    return any(
+        step.action == "create user" and step.status is StepStatus.WOULD_CREATE
+        for step in plan.steps
+    )
 
 
 def _run_all(work: Callable[[A], R], items: Sequence[A], workers: int, name: str) -> list[R]:
@@ -305,7 +409,7 @@ def _run_all(work: Callable[[A], R], items: Sequence[A], workers: int, name: str
 
 def _create(runtime: Runtime, row: ImportRow) -> RowResult:
     try:
-        result = runtime.create(row.payload)
+        result = runtime.create(_payload_to_write(row))
     except ConnectorError as exc:
         done = [step for step in exc.steps if step.status is StepStatus.DONE]
         detail = exc.message + (f" (done before it failed: {_summary(done)})" if done else "")
@@ -339,9 +443,31 @@ def _summary(steps: Sequence[Step]) -> str:
 # --- the whole import ---------------------------------------------------------------------
 
 
-def summary(results: Sequence[RowResult]) -> dict[str, int]:
+def planned_results(rows: Sequence[ImportRow]) -> list[RowResult]:
+    """What ``import --plan`` prints: each row as its plan says it would end."""
+    return [_planned_result(row) for row in rows]
+
+
+def _planned_result(row: ImportRow) -> RowResult:
+    if row.failure is not None or row.plan is None:
+        return RowResult(row.line, row.email, RowStatus.FAILED, row.failure or "")
+    plan = row.plan
+    changes = [step for step in plan.steps if step.status in WOULD]
+    status = RowStatus.UNCHANGED
+    if _plans_new_account(plan):
+        status = RowStatus.WOULD_CREATE
+    elif changes:
+        status = RowStatus.WOULD_UPDATE
+    account = plan.account
+    account_id = account.id if account is not None and account.id else None
+    return RowResult(row.line, row.email, status, _summary(changes), account_id, plan.steps)
+
+
+def summary(
+    results: Sequence[RowResult], statuses: Sequence[RowStatus] = RUN_STATUSES
+) -> dict[str, int]:
     """How many rows ended in each status (every status present, in a fixed order)."""
-    counts = {status.value: 0 for status in RowStatus}
+    counts = {status.value: 0 for status in statuses}
     for result in results:
         counts[result.status.value] += 1
     return counts

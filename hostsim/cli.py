@@ -15,11 +15,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from hostsim import bulk_import, config, output, redaction
 from hostsim.arguments import build_parser
-from hostsim.contract import Capability, ConnectorError, FetchKind, unstructure
+from hostsim.contract import Capability, ConnectorError, unstructure
 from hostsim.core import commands as core_commands
 from hostsim.exits import EXIT_FAILURE, UsageError, guarded
 from hostsim.plugins import get_plugin_manager, load_connectors
@@ -58,12 +59,14 @@ def _operation(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.command in ("grant", "revoke"):
         payload["entitlement"] = args.entitlement
     run: Callable[[dict[str, Any]], Any] = getattr(runtime, args.command)
+    if args.plan:
+        run = partial(runtime.plan, args.command)
     try:
         result = run(payload)
     except ConnectorError as exc:
         output.write_failure(args.command, exc.message, exc.steps, sys.stdout, args.json)
         raise
-    output.write_result(result, sys.stdout, args.json)
+    output.write_result(result, sys.stdout, args.json, planned=args.plan)
     return 0
 
 
@@ -73,11 +76,13 @@ def _fetch(runtime: Runtime, args: argparse.Namespace) -> int:
     streamed_to_terminal = fmt != "table" and _is_terminal(sys.stdout)
     progress = Progress(f"fetch {args.kind}", enabled=False if streamed_to_terminal else None)
     rows = counted(runtime.fetch(args.kind), progress)
-    output.write_rows(FetchKind(args.kind), rows, sys.stdout, fmt)
+    output.write_rows(args.kind, rows, sys.stdout, fmt)
     return 0
 
 
 def _import(runtime: Runtime, args: argparse.Namespace) -> int:
+    if args.plan and Capability.PLAN not in runtime.connector_type.capabilities:
+        raise UsageError(f"connector {runtime.connector_type.name!r} cannot plan")
     try:
         parsed = _read_import_file(args.file)
         with Progress("validate", len(parsed.rows)) as progress:
@@ -87,6 +92,10 @@ def _import(runtime: Runtime, args: argparse.Namespace) -> int:
     except bulk_import.ImportRefused as exc:
         output.write_import_problems(exc.problems, sys.stdout, args.json)
         raise
+    if args.plan:
+        plans = bulk_import.planned_results(rows)
+        output.write_import_results(plans, sys.stdout, args.json, bulk_import.PLAN_STATUSES)
+        return 0
     with Progress("import", len(rows)) as progress:
         results = bulk_import.provision(
             runtime, rows, args.workers, on_row=lambda _: progress.advance()
@@ -174,7 +183,7 @@ HOST_TABLES = (SCIM_TABLE, core_commands.CONFIG_TABLE)
 def _runtime(
     registry: ConnectorRegistry, args: argparse.Namespace, whole: dict[str, Any]
 ) -> Runtime:
-    connector_type = registry.choose(args.connector)
+    connector_type = registry.choose(args.connector or config.chosen_connector(whole))
     args.redact.add_settings(whole)
     tables = {name: table for name, table in whole.items() if name not in HOST_TABLES}
     settings = config.connector_settings(tables, connector_type.name, {f.name for f in registry})

@@ -8,7 +8,8 @@ region = "us-east-1"
 tag = "Department"
 ```
 
-The host only reads the file and picks the connector's table; the connector validates its own
+A top-level ``connector = "NAME"`` picks the type when ``--connector`` is not given. The host
+only reads the file and picks the connector's table; the connector validates its own
 settings (and names the offending key by its path, ``@ $.attributes['department'].tag``). An
 operator fixing the file also wants the line: :func:`located_errors` adds it to every
 configuration error that names a key, finding the key in the file with :class:`KeyLines`.
@@ -89,10 +90,23 @@ def _reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+#: The top-level key that picks the connector type when ``--connector`` is not given.
+CONNECTOR_KEY = "connector"
+
+
+def chosen_connector(config: dict[str, Any]) -> str | None:
+    """The type the file names with ``connector = "aws-identity-center"``, or None (the
+    registry's default then, aws-iam). ``--connector`` wins over it."""
+    chosen = config.get(CONNECTOR_KEY)
+    if chosen is None or isinstance(chosen, str):
+        return chosen
+    raise ConfigurationError(f"config key {CONNECTOR_KEY!r} must be a connector type's name")
+
+
 def connector_settings(config: dict[str, Any], connector: str, known: set[str]) -> dict[str, Any]:
     """The table for ``connector``. A table for a connector that is not installed is refused,
     since it most often is a misspelled name whose settings would otherwise be ignored."""
-    unknown = sorted(set(config) - known)
+    unknown = sorted(set(config) - known - {CONNECTOR_KEY})
     if unknown:
         raise ConfigurationError(
             f"config has a table for unknown connector(s) {', '.join(unknown)} "

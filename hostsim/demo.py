@@ -22,7 +22,7 @@ import boto3
 
 from hostsim import output, redaction
 from hostsim.arguments import build_parser
-from hostsim.contract.errors import ConnectorError
+from hostsim.contract.errors import ConfigurationError, ConnectorError
 from hostsim.contract.model import FetchKind
 from hostsim.core import commands as core_commands
 from hostsim.embedded_aws import FOREIGN_AWS_VARIABLES, EmbeddedAWS
@@ -296,6 +296,12 @@ def run_demo(out: TextIO, connector: str | None = None) -> int:
     """Run the narrated lifecycle; returns the process exit code."""
     registry = load_connectors(get_plugin_manager())
     connector_type = registry.get(connector or DEMO_CONNECTOR)
+    if connector_type.name != DEMO_CONNECTOR:
+        # the narrated lifecycle is IAM's (groups, policies, keys); run it on nothing else
+        raise ConfigurationError(
+            f"the demo walks the {DEMO_CONNECTOR} lifecycle; it has no part for "
+            f"{connector_type.name!r} yet"
+        )
     out.write("Starting an embedded AWS (moto, in process; no credentials, no network)...\n")
     with EmbeddedAWS(load_aws_managed_policies=True) as aws, _environment(aws.client_env()):
         iam = boto3.client("iam", endpoint_url=aws.endpoint_url)

@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from hostsim.bulk_import import RowProblem, RowResult, summary
+import attrs
+
+from hostsim.bulk_import import RUN_STATUSES, RowProblem, RowResult, RowStatus, summary
 from hostsim.contract.converter import unstructure
-from hostsim.contract.model import FetchKind, FetchRow, OperationResult, Step
+from hostsim.contract.model import FetchKind, OperationResult, Step
 
 #: The columns of the human table per fetch kind (JSON carries every field).
-TABLE_COLUMNS: dict[FetchKind, tuple[str, ...]] = {
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     FetchKind.USERS: (
         "email",
         "user_name",
@@ -55,14 +57,18 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def write_rows(kind: FetchKind, rows: Iterable[FetchRow], out: TextIO, fmt: str) -> int:
-    """Write fetch rows in ``fmt`` (table, json, jsonl); returns how many were written."""
+def write_rows(kind: str, rows: Iterable[Any], out: TextIO, fmt: str) -> int:
+    """Write fetch rows in ``fmt`` (table, json, jsonl); returns how many were written.
+
+    ``kind`` is any read the connector declared: one without columns of its own here is
+    shown with every field of its rows, in their declared order."""
     count = 0
     if fmt == "table":
-        columns = TABLE_COLUMNS[kind]
-        data = [unstructure(row) for row in rows]
+        listed = list(rows)
+        columns = TABLE_COLUMNS.get(kind) or _fields_of(listed)
+        data = [unstructure(row) for row in listed]
         out.write(table(columns, ([item[c] for c in columns] for item in data)) + "\n")
-        out.write(f"({len(data)} {kind.value})\n")
+        out.write(f"({len(data)} {kind})\n")
         return len(data)
     if fmt == "json":
         out.write("[")
@@ -76,6 +82,11 @@ def write_rows(kind: FetchKind, rows: Iterable[FetchRow], out: TextIO, fmt: str)
     if fmt == "json":
         out.write("\n]\n" if count else "]\n")
     return count
+
+
+def _fields_of(rows: Sequence[Any]) -> tuple[str, ...]:
+    """The columns of a declared row type the table knows nothing of: its attrs fields."""
+    return tuple(field.name for field in attrs.fields(type(rows[0]))) if rows else ()
 
 
 def steps_table(steps: Sequence[Step]) -> str:
@@ -92,13 +103,22 @@ def result_data(result: OperationResult) -> dict[str, Any]:
     return data
 
 
-def write_result(result: OperationResult, out: TextIO, as_json: bool) -> None:
+def write_result(
+    result: OperationResult, out: TextIO, as_json: bool, planned: bool = False
+) -> None:
+    """A result, or with ``planned`` a plan: the same table and JSON, the plan's statuses
+    (``would create``...), and JSON's ``plan`` and ``would_change`` besides ``changed``."""
     if as_json:
-        out.write(json.dumps(result_data(result), indent=2, sort_keys=True) + "\n")
+        data = result_data(result)
+        if planned:
+            data.update(plan=True, would_change=result.would_change)
+        out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
         return
     account = result.account
-    who = f" {account.name} (id {account.id})" if account else ""
+    who = f" {account.name} (id {account.id or 'not yet known'})" if account else ""
     verdict = "changed" if result.changed else "unchanged"
+    if planned:
+        verdict = "plan, nothing changed: " + ("would change" if result.would_change else verdict)
     out.write(f"{result.operation}{who}: {verdict}\n")
     out.write(steps_table(result.steps) + "\n")
 
@@ -119,9 +139,15 @@ def write_failure(
         out.write(steps_table(steps) + "\n")
 
 
-def write_import_results(results: Sequence[RowResult], out: TextIO, as_json: bool) -> None:
-    """One line per row (line, email, status, detail), then the count of each status."""
-    counts = summary(results)
+def write_import_results(
+    results: Sequence[RowResult],
+    out: TextIO,
+    as_json: bool,
+    statuses: Sequence[RowStatus] = RUN_STATUSES,
+) -> None:
+    """One line per row (line, email, status, detail), then the count of each status (of a
+    run's, or with ``PLAN_STATUSES`` a plan's)."""
+    counts = summary(results, statuses)
     if as_json:
         rows = [
             {

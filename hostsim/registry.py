@@ -38,11 +38,16 @@ class ConnectorRegistry:
             raise ConfigurationError(f"unknown connector {name!r} (installed: {known})") from None
 
     def choose(self, name: str | None) -> ConnectorType:
-        """The named connector, or the only one installed when no name is given."""
+        """The named connector; without a name, the only one installed, or else the one type
+        that declares itself the ``default`` (aws-iam beside aws-identity-center, so that
+        every command written before the second type existed keeps working)."""
         if name is not None:
             return self.get(name)
         if len(self._types) == 1:
             return next(iter(self._types.values()))
+        defaults = [found for found in self._types.values() if found.default]
+        if len(defaults) == 1:
+            return defaults[0]
         if not self._types:
             raise ConfigurationError(
                 "no connector installed: no plugin registers one through the 'idhub' entry point"

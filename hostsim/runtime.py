@@ -8,15 +8,18 @@ go through this one door, so they validate and report the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
 from hostsim.contract.connector import Connector, ConnectorType
 from hostsim.contract.converter import structure
-from hostsim.contract.errors import InvalidInput, PluginError
+from hostsim.contract.errors import ConnectorError, InvalidInput, PluginError
 from hostsim.contract.model import (
+    PLANNED_REQUESTS,
     AccessRequest,
+    AccountDetail,
+    AccountLookup,
     Capability,
     ConnectionStatus,
     ConnectorSchema,
@@ -25,7 +28,7 @@ from hostsim.contract.model import (
     DisableRequest,
     EnableRequest,
     FetchKind,
-    FetchRow,
+    GroupDetail,
     GroupRequest,
     ModifyRequest,
     OperationResult,
@@ -34,7 +37,12 @@ from hostsim.contract.model import (
 #: The connector methods a capability stands for, where they are not named like it.
 METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.MANAGE_GROUPS: ("create_group", "delete_group"),
+    Capability.READ_ACCOUNT: ("read_account",),
+    Capability.READ_GROUP: ("read_group",),
 }
+
+#: The names of :class:`FetchKind`, handed to connectors as the enum (as they always were).
+IAM_FETCH_KINDS = frozenset(kind.value for kind in FetchKind)
 
 
 class Runtime:
@@ -113,14 +121,75 @@ class Runtime:
         self._require(Capability.ENABLE)
         return self.connector.enable(structure(payload, EnableRequest, what="enable request"))
 
-    def fetch(self, kind: str) -> Iterator[FetchRow]:
+    def fetch(self, kind: str) -> Iterator[Any]:
+        """The rows of one read the connector type declared (``ConnectorType.fetch_kinds``);
+        IAM's five reach the connector as :class:`FetchKind`, any other as its name."""
         self._require(Capability.FETCH)
-        try:
-            fetch_kind = FetchKind(kind)
-        except ValueError:
-            known = ", ".join(k.value for k in FetchKind)
-            raise InvalidInput(f"unknown fetch kind {kind!r} (one of: {known})") from None
+        declared = self.connector_type.fetch_kinds
+        if kind not in declared:
+            known = ", ".join(declared)
+            raise InvalidInput(
+                f"unknown fetch kind {kind!r} for connector {self.connector_type.name!r} "
+                f"(one of: {known})"
+            )
+        fetch_kind = FetchKind(kind) if kind in IAM_FETCH_KINDS else str(kind)
         return self.connector.fetch(fetch_kind)
+
+    def read_account(self, payload: Mapping[str, Any]) -> AccountDetail | None:
+        """One account by ``id`` (with an optional ``name`` hint) or by ``email``; None when
+        there is none. At least one of ``id`` and ``email`` is required."""
+        self._require(Capability.READ_ACCOUNT)
+        lookup = structure(payload, AccountLookup, what="account lookup")
+        if not lookup.id and not lookup.email:
+            raise InvalidInput("an account lookup needs an id or an email")
+        return self.connector.read_account(lookup)
+
+    def read_group(self, payload: Mapping[str, Any]) -> GroupDetail | None:
+        """One group by ``name`` with its members; None when there is none."""
+        self._require(Capability.READ_GROUP)
+        return self.connector.read_group(structure(payload, GroupRequest, what="group request"))
+
+    def _planned(self, operation: str, payload: Mapping[str, Any]) -> tuple[Capability, Any]:
+        try:
+            capability = Capability(operation)
+            kind = PLANNED_REQUESTS[capability]
+        except (ValueError, KeyError):
+            known = ", ".join(cap.value for cap in PLANNED_REQUESTS)
+            raise InvalidInput(f"cannot plan {operation!r} (one of: {known})") from None
+        self._require(capability)
+        self._require(Capability.PLAN)
+        return capability, structure(payload, kind, what=f"{capability.value} request")
+
+    def plan(self, operation: str, payload: Mapping[str, Any]) -> OperationResult:
+        """What ``operation`` would do with ``payload``, reads only (see ``Connector.plan``)."""
+        capability, request = self._planned(operation, payload)
+        return self.connector.plan(capability, request)
+
+    def plan_many(
+        self, operation: str, payloads: Iterable[Mapping[str, Any]]
+    ) -> Iterator[OperationResult | ConnectorError]:
+        """Plans of many requests of one operation, in their order, each a result or the error
+        its real run would raise: from one bulk read when the connector offers ``plan_many``,
+        else one ``plan`` each. Every payload is validated before the first read."""
+        structured = [self._planned(operation, payload) for payload in payloads]
+        if not structured:
+            return iter(())
+        capability = structured[0][0]
+        requests = [request for _capability, request in structured]
+        many: Callable[..., Iterator[OperationResult | ConnectorError]] | None = getattr(
+            self.connector, "plan_many", None
+        )
+        if many is not None:
+            return many(capability, requests)
+        return (self._plan_or_error(capability, request) for request in requests)
+
+    def _plan_or_error(
+        self, capability: Capability, request: Any
+    ) -> OperationResult | ConnectorError:
+        try:
+            return self.connector.plan(capability, request)
+        except ConnectorError as exc:
+            return exc
 
     def create_group(self, payload: Mapping[str, Any]) -> OperationResult:
         self._require(Capability.MANAGE_GROUPS)

@@ -201,10 +201,15 @@ class Accounts:
 
         When the user exists already with this email in its email tag, the create resumes
         (an earlier run was interrupted): it completes tags and grants and changes nothing else.
+        With ``checked_absent`` CreateUser is the first call (a bulk import's joiner costs no
+        lookup); a user that appeared since the caller's read makes IAM answer
+        ``EntityAlreadyExists``, and :meth:`_create_user` takes it from there.
         The grants of a user created here wait for IAM to show it (:class:`FreshUserWait`).
         """
         email, name, tags, skipped, grants = self._checked_create(request)
-        existing = self.find(name)
+        # a caller that has just read the target and found no account spares the lookup: a
+        # user made since is still met by CreateUser's answer, and handled as below
+        existing = None if request.checked_absent else self.find(name)
         if existing is not None:
             if request.exclusive:
                 raise AlreadyExists(f"IAM user {name!r} exists already; nothing was changed")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
-from idhub_aws_plugin.settings import AssumeRole, Settings
+from idhub_aws_plugin.settings import AssumeRole
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -33,10 +33,31 @@ DEFAULT_REGION = "us-east-1"
 PAGE: PaginatorConfigTypeDef = {"PageSize": 1000}
 
 
-def client_config(settings: Settings) -> Config:
+class ClientSettings(Protocol):
+    """What the clients read of a connector's settings: both connector types (IAM's
+    :class:`Settings`, Identity Center's) carry these, so they share one session, retry and
+    assume-role code."""
+
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def profile(self) -> str | None: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def retry_mode(self) -> Literal["standard", "adaptive", "legacy"]: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def assume_role(self) -> AssumeRole | None: ...
+
+
+def client_config(settings: ClientSettings, user_agent: str = USER_AGENT) -> Config:
+    """``user_agent`` names the connector type in every request, so a call is told apart
+    from anyone else's (and the policy audit of the tests knows whose policy must allow it)."""
     return Config(
         retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
-        user_agent_extra=USER_AGENT,
+        user_agent_extra=user_agent,
         # bulk import runs up to 32 workers on one client; each needs its own connection
         max_pool_connections=32,
         connect_timeout=10,
@@ -49,10 +70,16 @@ class AwsClients:
     needs no credentials and no network. Safe to share between threads: boto3 clients are
     thread-safe once built, and building them is serialised (sessions are not thread-safe)."""
 
-    def __init__(self, settings: Settings, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        session: boto3.Session | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
         """``session`` replaces the credential chain (an embedder that holds credentials of
         its own); without it the settings' profile, or the standard chain, is used."""
         self._settings = settings
+        self._user_agent = user_agent
         self._lock = threading.Lock()
         self._given_session = session
         self._session: boto3.Session | None = None
@@ -67,7 +94,7 @@ class AwsClients:
         return {
             "region_name": self._settings.region or None,
             "endpoint_url": self._settings.endpoint_url,
-            "config": client_config(self._settings),
+            "config": client_config(self._settings, self._user_agent),
         }
 
     def _build_session(self) -> boto3.Session:
@@ -153,6 +180,9 @@ def drop_foreign_error_page(response_dict: dict[str, Any], **_: Any) -> None:
 
 
 def _is_aws_error(body: bytes) -> bool:
-    """An AWS query-protocol error (``<ErrorResponse><Error><Code>``), as IAM and STS send."""
+    """An AWS query-protocol error (``<ErrorResponse><Error><Code>``), as IAM and STS send,
+    or a JSON-protocol one (``{"__type": ...}``), as Identity Center's services send."""
     start = body.lstrip()[:256]
+    if start.startswith(b"{"):
+        return b"__type" in body
     return start.startswith((b"<?xml", b"<ErrorResponse")) and b"<Code>" in body

@@ -8,14 +8,20 @@ error hierarchy leaves it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from hostsim.contract import (
+    PLANNED_REQUESTS,
     AccessRequest,
+    AccountDetail,
+    AccountLookup,
     AccountRef,
     AttributeSpec,
+    Capability,
     ConnectionStatus,
+    ConnectorError,
     ConnectorSchema,
     CreateRequest,
     DeleteRequest,
@@ -24,8 +30,11 @@ from hostsim.contract import (
     EntitlementKind,
     FetchKind,
     FetchRow,
+    GroupDetail,
     GroupRequest,
+    InvalidInput,
     ModifyRequest,
+    MutatingRequest,
     OperationResult,
     StepLog,
 )
@@ -35,6 +44,14 @@ from idhub_aws_plugin.client import AwsClients
 from idhub_aws_plugin.entitlements import Entitlements, GrantableCache, parse_entitlement
 from idhub_aws_plugin.errors import aws_errors, translate
 from idhub_aws_plugin.groups import GroupManagement
+from idhub_aws_plugin.lookup import Lookup
+from idhub_aws_plugin.planning import (
+    AccountSnapshot,
+    DryRunIam,
+    PlanningClients,
+    SnapshotIam,
+    as_plan,
+)
 from idhub_aws_plugin.reconcile import Reconciliation
 from idhub_aws_plugin.scope import Scope
 from idhub_aws_plugin.settings import Settings, load_settings
@@ -66,6 +83,10 @@ class AwsIamConnector:
     @property
     def _accounts(self) -> Accounts:
         return Accounts(self._clients.iam, self.settings, self._entitlements)
+
+    @property
+    def _lookup(self) -> Lookup:
+        return Lookup(self._clients.iam, self.settings, self._accounts)
 
     def create(self, request: CreateRequest) -> OperationResult:
         with aws_errors():
@@ -126,9 +147,66 @@ class AwsIamConnector:
         with aws_errors():
             return GroupManagement(self._clients.iam, self.settings).delete(request.name)
 
-    def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:
+    def fetch(self, kind: str) -> Iterator[FetchRow]:
         with aws_errors():
-            yield from Reconciliation(self._clients.iam, self.settings).fetch(kind)
+            yield from Reconciliation(self._clients.iam, self.settings).fetch(FetchKind(kind))
+
+    def read_account(self, lookup: AccountLookup) -> AccountDetail | None:
+        """One user with its groups and policies: four calls by email or by id with a name
+        hint (see :mod:`idhub_aws_plugin.lookup`); None when there is none in scope."""
+        with aws_errors():
+            return self._lookup.account(lookup)
+
+    def read_group(self, request: GroupRequest) -> GroupDetail | None:
+        """One group with its members in scope (GetGroup, one call a page of members)."""
+        with aws_errors():
+            return self._lookup.group(request.name)
+
+    def plan(self, operation: Capability, request: MutatingRequest) -> OperationResult:
+        """What ``operation`` would do: the operation itself, run on an IAM client that sends
+        its reads and no write (see :mod:`idhub_aws_plugin.planning`)."""
+        with aws_errors():
+            return self._plan_with(self._planner(self._clients.iam), operation, request)
+
+    def plan_many(
+        self, operation: Capability, requests: Sequence[MutatingRequest]
+    ) -> Iterator[OperationResult | ConnectorError]:
+        """Plans in the order of ``requests``; a request the real run would refuse yields its
+        error. Creates (a bulk import) are planned from one bulk read of the account, so a
+        file of 1,000 rows costs a few pages, not a GetUser and two listings a row."""
+        if operation is not Capability.CREATE:
+            planner = self._planner(self._clients.iam)
+            for request in requests:
+                yield _planned_or_error(partial(self._plan_with, planner, operation, request))
+            return
+        with aws_errors():
+            snapshot = AccountSnapshot.read(self._clients.iam)
+        planner = self._planner(SnapshotIam(self._clients.iam, snapshot))
+        for request in requests:
+            yield _planned_or_error(partial(planner._planned_create, request))
+
+    def _planner(self, iam: Any) -> AwsIamConnector:
+        """This connector on a dry-run IAM client over ``iam``, sharing the grantable cache."""
+        clients = PlanningClients(self.settings, self._clients, DryRunIam(iam))
+        planner = AwsIamConnector(self.settings, clients)
+        planner._grantable = self._grantable
+        return planner
+
+    @staticmethod
+    def _plan_with(
+        planner: AwsIamConnector, operation: Capability, request: MutatingRequest
+    ) -> OperationResult:
+        if operation not in PLANNED_REQUESTS:
+            raise InvalidInput(f"cannot plan {operation.value!r}")
+        run: Callable[[MutatingRequest], OperationResult] = getattr(planner, operation.value)
+        return as_plan(run(request))
+
+    def _planned_create(self, request: MutatingRequest) -> OperationResult:
+        """A create's plan on a planner: ``check_create``'s scope of an existing user first
+        (the rows a bulk import refuses as a whole), then the create itself."""
+        assert isinstance(request, CreateRequest)
+        self.check_create(request)
+        return as_plan(self.create(request))
 
     def test(self) -> ConnectionStatus:
         """Who the connector runs as (STS), whether IAM answers, and whether the permissions of
@@ -167,3 +245,12 @@ class AwsIamConnector:
             entitlement_kinds=ENTITLEMENT_KINDS,
             required_permissions=json.dumps(permissions.render_policy(self.settings), indent=2),
         )
+
+
+def _planned_or_error(plan: Callable[[], OperationResult]) -> OperationResult | ConnectorError:
+    """One request's plan, or the error its real run would raise (the others are planned)."""
+    try:
+        with aws_errors():
+            return plan()
+    except ConnectorError as exc:
+        return exc

@@ -132,7 +132,8 @@ class Entitlements:
         """Every policy a group carries, managed or inline, is judged by ARN and by what it
         allows; then all of them together, for escalations that need actions from several."""
         name = entitlement.key
-        group_arn = self._iam.get_group(GroupName=name, MaxItems=1)["Group"]["Arn"]
+        # listing a missing group's policies is NoSuchEntity (NotFound); the group's ARN, the
+        # resource its inline policies are judged on, is read only when it has some
         policies = attached_group_policies(self._iam, name)
         self._scope.check_group(name, policies)
         judged = []
@@ -144,7 +145,11 @@ class Entitlements:
                 str(entitlement), f"policy {arn} (carried by group {name})", document, arn
             )
             judged.append(document)
-        for policy_name, document in self._inline_group_policies(name):
+        inline = list(self._inline_group_policies(name))
+        if not inline and len(judged) < 2:
+            return
+        group_arn = self._iam.get_group(GroupName=name, MaxItems=1)["Group"]["Arn"]
+        for policy_name, document in inline:
             self._scope.check_effect(
                 str(entitlement),
                 f"inline policy {policy_name!r} of group {name}",

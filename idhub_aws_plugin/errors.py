@@ -59,6 +59,12 @@ _BY_CODE: dict[str, type[ConnectorError]] = {
     "ServiceUnavailable": Transient,
     "InternalFailure": Transient,
     "RequestTimeout": Transient,
+    # the JSON-protocol services of IAM Identity Center (identitystore, sso-admin)
+    "ResourceNotFoundException": NotFound,
+    "ConflictException": Conflict,
+    "ValidationException": InvalidInput,
+    "ServiceQuotaExceededException": Conflict,
+    "InternalServerException": Transient,
 }
 
 
@@ -90,23 +96,25 @@ def error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", ""))
 
 
-def translate(exc: Exception) -> ConnectorError | None:
-    """The contract error for an AWS failure, or None for anything that is not one."""
+def translate(exc: Exception, service: str = "IAM") -> ConnectorError | None:
+    """The contract error for an AWS failure, or None for anything that is not one.
+    ``service`` names the target in the message (``Identity Center`` for its connector)."""
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or code
         operation = exc.operation_name
         if code not in _BY_CODE and http_status(exc) in SERVER_ERRORS:
             return Transient(
-                f"IAM {operation} failed: HTTP {http_status(exc)} {message} (no AWS error in the "
-                f"reply, as from a proxy; {retries(exc)} retries spent); safe to run again"
+                f"{service} {operation} failed: HTTP {http_status(exc)} {message} (no AWS error "
+                f"in the reply, as from a proxy; {retries(exc)} retries spent); safe to run again"
             )
-        return _BY_CODE.get(code, ConnectorError)(f"IAM {operation} refused: {code}: {message}")
+        error = _BY_CODE.get(code, ConnectorError)
+        return error(f"{service} {operation} refused: {code}: {message}")
     if isinstance(exc, ResponseParserError):
         # botocore's message carries the whole body; a proxy's page is no message for a user
         return ConnectorError(
-            "AWS's reply could not be read: it is not IAM's XML (a proxy, or an endpoint_url "
-            "that is not IAM, in the way?)"
+            f"AWS's reply could not be read: it is not {service}'s XML or JSON (a proxy, or an "
+            f"endpoint_url that is not {service}, in the way?)"
         )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return PermissionDenied(
@@ -123,14 +131,14 @@ def translate(exc: Exception) -> ConnectorError | None:
 
 
 @contextmanager
-def aws_errors() -> Iterator[None]:
+def aws_errors(service: str = "IAM") -> Iterator[None]:
     """Translate AWS failures raised in the body (the edge of every public operation)."""
     try:
         yield
     except ConnectorError:
         raise
     except Exception as exc:
-        error = translate(exc)
+        error = translate(exc, service)
         if error is None:
             raise
         raise error from exc

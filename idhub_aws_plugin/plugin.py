@@ -1,14 +1,39 @@
 """The plugin's hook implementations: what IDHub (or hostsim) finds through the ``idhub``
-entry point. Only registration lives here; the connector itself is in connector.py."""
+entry point. Only registration lives here: ``aws-iam`` (connector.py, the default) and
+``aws-identity-center`` (identity_center/)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
-from hostsim.contract import Capability, ConnectorType, hookimpl
+from hostsim.contract import Capability, Connector, ConnectorType, hookimpl
 from idhub_aws_plugin.connector import AwsIamConnector
+from idhub_aws_plugin.identity_center.connector import IdentityCenterConnector
+from idhub_aws_plugin.identity_center.reconcile import FETCH_KINDS as IDENTITY_CENTER_FETCH_KINDS
 
 CONNECTOR_NAME = "aws-iam"
+IDENTITY_CENTER = "aws-identity-center"
+#: What the Identity Center connector implements today (no disable, plans or single reads).
+IDENTITY_CENTER_CAPABILITIES = frozenset(
+    {
+        Capability.CREATE,
+        Capability.MODIFY,
+        Capability.DELETE,
+        Capability.GRANT,
+        Capability.REVOKE,
+        Capability.FETCH,
+        Capability.TEST,
+        Capability.SCHEMA,
+    }
+)
+
+
+def _open_identity_center(raw_settings: Mapping[str, Any]) -> Connector:
+    """The Identity Center connector as the host's ``Connector``: the protocol lists the
+    methods of every capability, and this type implements those it declares (the host checks
+    exactly that when it opens it)."""
+    return cast(Connector, IdentityCenterConnector.open(raw_settings))
 
 
 @hookimpl
@@ -19,5 +44,16 @@ def register_connectors(register: Callable[[ConnectorType], None]) -> None:
             description="AWS IAM users, groups and managed policies (boto3)",
             capabilities=frozenset(Capability),
             open=AwsIamConnector.open,
+            # chosen when no --connector is given, as before a second type existed
+            default=True,
+        )
+    )
+    register(
+        ConnectorType(
+            name=IDENTITY_CENTER,
+            description="IAM Identity Center users, groups and account assignments (boto3)",
+            capabilities=IDENTITY_CENTER_CAPABILITIES,
+            open=_open_identity_center,
+            fetch_kinds=IDENTITY_CENTER_FETCH_KINDS,
         )
     )

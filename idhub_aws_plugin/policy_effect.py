@@ -16,8 +16,13 @@ that allows:
   (``AddUserToGroup``), changing permissions boundaries
   (``{Put,Delete}{User,Role}PermissionsBoundary``), passing roles (``PassRole``), and creating
   access keys or console passwords (``CreateAccessKey``, ``CreateLoginProfile``,
-  ``UpdateLoginProfile``) for users other than the caller (a resource of
+  ``UpdateLoginProfile``), reactivating their keys (``UpdateAccessKey``), adding service
+  credentials, SSH keys or signing certificates, taking over their MFA, removing their inline
+  or managed policies (the deny that keeps a disabled user out) and changing their tags (the
+  connector's own records, tag-based access), for users other than the caller (a resource of
   ``user/${aws:username}`` only is the caller itself);
+- assuming roles on a wildcard resource (``sts:AssumeRole`` on ``*``): every role whose trust
+  policy trusts the account;
 - any other privilege-escalation path cloudsplaining knows (its methods from Rhino Security Labs
   and pathfinding.cloud, e.g. ``lambda:UpdateFunctionCode``, CloudFormation change sets), for
   statements on every resource (``Resource: "*"``).
@@ -65,8 +70,26 @@ ESCALATIONS: dict[str, str] = {
 #: The IAM actions that escalate unless they name only the caller's own user.
 ESCALATIONS_ON_OTHERS: dict[str, str] = {
     "iam:CreateAccessKey": "creating access keys for other users",
+    "iam:UpdateAccessKey": "reactivating access keys of other users",
     "iam:CreateLoginProfile": "setting console passwords of other users",
     "iam:UpdateLoginProfile": "setting console passwords of other users",
+    "iam:CreateServiceSpecificCredential": "creating service credentials for other users",
+    "iam:ResetServiceSpecificCredential": "creating service credentials for other users",
+    "iam:UploadSSHPublicKey": "adding SSH keys to other users",
+    "iam:UploadSigningCertificate": "adding signing certificates to other users",
+    "iam:CreateVirtualMFADevice": "taking over other users' MFA",
+    "iam:EnableMFADevice": "taking over other users' MFA",
+    "iam:DeactivateMFADevice": "taking over other users' MFA",
+    "iam:ResyncMFADevice": "taking over other users' MFA",
+    "iam:DeleteUserPolicy": "removing other users' inline policies (the deny of a disabled user)",
+    "iam:DetachUserPolicy": "removing other users' managed policies (a deny among them)",
+    "iam:TagUser": "changing other users' tags (the connector's records, tag-based access)",
+    "iam:UntagUser": "changing other users' tags (the connector's records, tag-based access)",
+}
+#: Actions that escalate when they name any resource by a wildcard: assuming whichever role
+#: trusts the account (a role trusting ``:root`` delegates the choice to IAM policies).
+ESCALATIONS_ON_WILDCARDS: dict[str, str] = {
+    "sts:AssumeRole": "assuming any role that trusts the account",
 }
 #: A user resource naming only the caller: ``arn:aws:iam::ACCOUNT:user/[PATH/]${aws:username}``.
 _SELF_ONLY = re.compile(
@@ -130,6 +153,12 @@ def _self_only(statement: Mapping[str, Any]) -> bool:
     )
 
 
+def _names_a_wildcard(statement: Mapping[str, Any]) -> bool:
+    """Whether a statement reaches resources it does not name one by one."""
+    resources = _as_list(statement.get("Resource"))
+    return "NotResource" in statement or any("*" in r or "?" in r for r in resources)
+
+
 def _statement_findings(statement: Mapping[str, Any]) -> list[str]:
     if "NotAction" in statement:
         excluded = _as_list(statement["NotAction"])
@@ -144,6 +173,8 @@ def _statement_findings(statement: Mapping[str, Any]) -> list[str]:
     escalating = dict(ESCALATIONS)
     if not _self_only(statement):
         escalating.update(ESCALATIONS_ON_OTHERS)
+    if _names_a_wildcard(statement):
+        escalating.update(ESCALATIONS_ON_WILDCARDS)
     found = [
         action for action in escalating if any(matches(pattern, action) for pattern in actions)
     ]
@@ -199,7 +230,7 @@ def judge(document: Mapping[str, Any]) -> list[str]:
         return findings
     explained = {
         action.lower()
-        for action in (*ESCALATIONS, *ESCALATIONS_ON_OTHERS)
+        for action in (*ESCALATIONS, *ESCALATIONS_ON_OTHERS, *ESCALATIONS_ON_WILDCARDS)
         if any(action in finding for finding in findings)
     }
     try:

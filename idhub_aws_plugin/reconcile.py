@@ -53,7 +53,7 @@ class Reconciliation:
         for page in pages:
             yield from page[list_key]  # type: ignore[literal-required]
 
-    def _email_of(self, user_name: str, stored: str | None) -> str | None:
+    def email_of(self, user_name: str, stored: str | None) -> str | None:
         """The stored email tag; for a user made outside the connector whose name is an email
         under the default ``{email}`` naming, the name itself."""
         if stored:
@@ -62,14 +62,18 @@ class Reconciliation:
             return user_name.lower()
         return None
 
-    def _account(self, user: Mapping[str, Any]) -> Account:
+    def account(self, user: Mapping[str, Any]) -> Account:
+        """The contract's account of one user detail, as GetAccountAuthorizationDetails shows
+        it (tags, ``GroupList`` names, ``AttachedManagedPolicies``, ``UserPolicyList``); the
+        single-account read (:mod:`idhub_aws_plugin.lookup`) builds the same detail from
+        per-user reads, so both agree field for field."""
         tags = {tag["Key"]: tag["Value"] for tag in user.get("Tags", [])}
         core, extra = self._attributes.read(tags)
         inline = tuple(policy["PolicyName"] for policy in user.get("UserPolicyList", []))
         return Account(
             id=user["UserId"],
             user_name=user["UserName"],
-            email=self._email_of(user["UserName"], core.get("email")),
+            email=self.email_of(user["UserName"], core.get("email")),
             first_name=core.get("first_name"),
             last_name=core.get("last_name"),
             display_name=core.get("display_name"),
@@ -80,6 +84,7 @@ class Reconciliation:
             groups=tuple(user.get("GroupList", [])),
             inline_policies=inline,
             enabled=not is_disabled(inline),
+            policies=tuple(p["PolicyArn"] for p in user.get("AttachedManagedPolicies", [])),
         )
 
     def _users_in_scope(self) -> Iterator[Mapping[str, Any]]:
@@ -91,7 +96,7 @@ class Reconciliation:
 
     def users(self) -> Iterator[Account]:
         for user in self._users_in_scope():
-            yield self._account(user)
+            yield self.account(user)
 
     def groups(self) -> Iterator[Group]:
         for group in self._details("Group"):
@@ -139,7 +144,7 @@ class Reconciliation:
         account has far fewer groups than users) so users can stream afterwards."""
         group_policies = {group.name: group.policies for group in self.groups()}
         for user in self._users_in_scope():
-            account = self._account(user)
+            account = self.account(user)
             for policy in user.get("AttachedManagedPolicies", []):
                 yield PolicyAccess(
                     account.email,

@@ -29,13 +29,14 @@ def embedded_aws() -> Iterator[EmbeddedAWS]:
     """The session's embedded AWS (with AWS-managed policies, as real accounts have them).
 
     It records every action the connector sends, in-process or through the CLI; when the
-    session ends, an action that iam-policy.json does not allow fails the run.
+    session ends, an action that the connector's policy file (iam-policy.json,
+    identity-center-policy.json) does not allow fails the run.
     """
     with EmbeddedAWS() as server:
         server.listen(CONNECTOR_ACTIONS)
         yield server
     unexpected = CONNECTOR_ACTIONS.not_allowed()
-    assert not unexpected, f"the connector sent actions iam-policy.json lacks: {unexpected}"
+    assert not unexpected, f"a connector sent actions its policy file lacks: {unexpected}"
 
 
 @pytest.fixture

@@ -1,31 +1,55 @@
-"""Keeps iam-policy.json honest: every action the connector sends during the test session is
-recorded (told apart from the tests' own calls by the connector's user agent), and the session
-fails at its end if the shipped policy does not allow one of them."""
+"""Keeps the shipped policies honest: every action a connector sends during the test session is
+recorded (told apart from the tests' own calls, and from the other connector's, by the
+connector's user agent), and the session fails at its end if that connector's policy file does
+not allow one of them: ``iam-policy.json`` for aws-iam, ``identity-center-policy.json`` for
+aws-identity-center."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from hostsim.embedded_aws import Call
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.client import USER_AGENT
+from idhub_aws_plugin.identity_center import permissions as identity_center_permissions
+from idhub_aws_plugin.identity_center.connector import USER_AGENT as IDENTITY_CENTER_AGENT
+
+#: Each connector's user agent, its policy file and the check of an action against it.
+POLICIES: dict[str, tuple[str, Callable[[str], bool]]] = {
+    USER_AGENT: ("iam-policy.json", permissions.allows),
+    IDENTITY_CENTER_AGENT: ("identity-center-policy.json", identity_center_permissions.allows),
+}
 
 
 class ActionLog:
-    """Actions (``iam:CreateUser``) the connector sent, as the embedded AWS received them."""
+    """Actions (``iam:CreateUser``) each connector sent, as the embedded AWS received them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.seen: set[str] = set()
+        #: By connector user agent.
+        self.sent: dict[str, set[str]] = {agent: set() for agent in POLICIES}
+
+    @property
+    def seen(self) -> set[str]:
+        """What aws-iam sent."""
+        return self.sent[USER_AGENT]
 
     def __call__(self, call: Call) -> None:
-        if USER_AGENT in call.user_agent:
-            with self._lock:
-                self.seen.add(f"{call.service}:{call.action}")
+        for agent in POLICIES:
+            if agent in call.user_agent:
+                with self._lock:
+                    self.sent[agent].add(f"{call.service}:{call.action}")
 
     def not_allowed(self) -> list[str]:
+        """Every action sent that the sending connector's policy file lacks."""
         with self._lock:
-            return sorted(action for action in self.seen if not permissions.allows(action))
+            return sorted(
+                action
+                for agent, actions in self.sent.items()
+                for action in actions
+                if not POLICIES[agent][1](action)
+            )
 
 
 #: The session's log, filled by the ``embedded_aws`` fixture and checked when it ends.

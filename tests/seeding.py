@@ -15,7 +15,18 @@ from cryptography.x509.oid import NameOID
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
+    from hostsim.embedded_aws import EmbeddedAWS
+
 ACCOUNT = "123456789012"
+
+
+#: The prefixes of IAM's read actions: every other call the embedded AWS saw is a write.
+READS = ("Get", "List", "Simulate")
+
+
+def writes(aws: EmbeddedAWS) -> list[str]:
+    """The write calls the embedded AWS saw since its calls were last cleared, in order."""
+    return [call for call in aws.calls() if not call.startswith(READS)]
 
 
 def document(action: str = "s3:GetObject") -> str:

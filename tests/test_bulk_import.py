@@ -235,8 +235,9 @@ def test_the_connectors_own_rules_refuse_the_file_before_any_change(
     assert "group 'ghosts' does not exist" in problems[5]
     assert "first_name" in problems[6]
     assert writes(aws_env) == []
-    # each group is looked up once per import, not once per row
-    assert aws_env.calls().count("GetGroup") == 2
+    # each group is looked up once per import at most, not once per row (a group the
+    # import's bulk read holds costs no GetGroup at all)
+    assert aws_env.calls().count("GetGroup") <= 2
 
 
 def test_throttling_under_concurrency_fails_no_row(

@@ -24,6 +24,7 @@ def test_a_valid_payload_round_trips() -> None:
         "attributes": {"department": "R"},
         "grants": ["group:devs"],
         "exclusive": False,
+        "checked_absent": False,
     }
     request = structure(payload, CreateRequest)
     assert request.grants == ("group:devs",)

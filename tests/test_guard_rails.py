@@ -98,6 +98,16 @@ def writes(aws: EmbeddedAWS) -> list[str]:
         (doc(allow("iam:CreateLoginProfile")), "console passwords of other users"),
         (doc(allow("iam:AddUserToGroup")), "adding users to groups"),
         (doc(allow("iam:DeleteUserPermissionsBoundary")), "permissions boundaries"),
+        # other users' credentials, MFA, the deny of a disabled user, the connector's records
+        (doc(allow("iam:UpdateAccessKey")), "reactivating access keys of other users"),
+        (doc(allow("iam:CreateServiceSpecificCredential")), "service credentials for other"),
+        (doc(allow("iam:UploadSSHPublicKey", "arn:aws:iam::*:user/*")), "SSH keys to other"),
+        (doc(allow("iam:UploadSigningCertificate")), "signing certificates to other users"),
+        (doc(allow(["iam:CreateVirtualMFADevice", "iam:EnableMFADevice"])), "MFA"),
+        (doc(allow("iam:DeleteUserPolicy")), "the deny of a disabled user"),
+        (doc(allow("iam:Untag*")), "the connector's records"),
+        (doc(allow("sts:AssumeRole")), "assuming any role that trusts the account"),
+        (doc(allow("STS:Assume*", f"arn:aws:iam::{ACCOUNT}:role/*")), "assuming any role"),
         (doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}), "(NotAction)"),
         (doc({"Effect": "Allow", "NotAction": ["s3:*"], "Resource": "*"}), "(NotAction)"),
         # a deny does not excuse an allow, a condition does not make it safe
@@ -154,6 +164,14 @@ def test_the_judge_finds_what_a_document_allows(document: dict[str, Any], findin
         ),
         doc({"Effect": "Deny", "Action": "*", "Resource": "*"}),
         doc({"Effect": "Allow", "NotAction": "*", "Resource": "*"}),
+        # the caller's own credentials and MFA; one named role
+        doc(
+            allow(
+                ["iam:UploadSSHPublicKey", "iam:*ServiceSpecificCredential", "iam:*MFADevice"],
+                "arn:aws:iam::*:user/${aws:username}",
+            )
+        ),
+        doc(allow("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/reporting")),
         {"Version": "2012-10-17", "Statement": allow("ec2:Describe*")},
     ],
 )

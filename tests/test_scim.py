@@ -333,8 +333,8 @@ def test_authentication_bearer_or_basic(scim_url: str) -> None:
 
 def test_credentials_and_start_up_refusals() -> None:
     assert CONFIG_TABLE == cli.SCIM_TABLE
-    env = {"IDHUB_SCIM_TOKEN": "from-env-token"}
-    assert credentials(env, {"token": "from-file-token"}).token == "from-env-token"
+    env = {"IDHUB_SCIM_TOKEN": "from-env-token-0123"}
+    assert credentials(env, {"token": "from-file-token-0123"}).token == "from-env-token-0123"
     found = credentials({}, {"username": "u", "password": "from-file-pw"})
     assert found.schemes == ("basic",)
     assert "from-file-pw" not in repr(found)

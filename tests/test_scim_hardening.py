@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import subprocess
 import threading
@@ -35,6 +36,7 @@ from hostsim.contract.errors import ConfigurationError
 from hostsim.embedded_aws import EmbeddedAWS
 from hostsim.redaction import MASK, Redactor
 from hostsim.scim import BASE_PATH, Credentials, credentials
+from hostsim.scim import index as index_module
 from hostsim.scim import users as users_module
 from hostsim.scim.body import Limits, limits
 
@@ -188,8 +190,10 @@ def test_concurrent_creates_through_two_servers_exactly_one_wins(
 @pytest.fixture
 def stale_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """The POST's check that the userName is free sees nothing, as it does when another
-    server creates the user between that check and the connector's create."""
+    server creates the user between that check and the connector's create: neither the bulk
+    read (a connector without read-account) nor the server's index knows the user."""
     monkeypatch.setattr(users_module.Snapshot, "by_email", lambda _self, _email: None)
+    monkeypatch.setattr(index_module.AccountIndex, "by_email", lambda _self, _email: None)
 
 
 def _created_elsewhere(iam: IAMClient) -> None:
@@ -216,7 +220,9 @@ def test_a_create_that_finds_the_account_there_changes_nothing(
     _created_elsewhere(iam)
     aws.clear_calls()
     http.post("/Users", json=user("bob@example.com", "Mallory"))
-    assert writes(aws) == []
+    # the POST's create comes first (its check found the userName free): IAM refuses it, and
+    # nothing else is sent
+    assert writes(aws) == ["CreateUser"]
     assert tags_of(iam, "bob@example.com")["FirstName"] == "Bob"
 
 
@@ -579,6 +585,26 @@ def test_hostsim_serve_refuses_a_blank_token_with_one_line(
 
 
 #: A token with the characters URL encoding changes (``/``, ``+``, ``=``).
+@pytest.mark.parametrize(
+    ("table", "env", "what"),
+    [
+        ({"token": "abc12"}, {}, "[scim] token has 5 characters"),
+        ({}, {"IDHUB_SCIM_TOKEN": "fifteen-chars-x"}, "IDHUB_SCIM_TOKEN has 15 characters"),
+        ({"username": "idhub", "password": "short-pw-11"}, {}, "password has 11 characters"),
+    ],
+)
+def test_a_secret_too_short_to_guess_or_mask_is_refused_at_start_up(
+    table: dict[str, str], env: dict[str, str], what: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(what)) as refused:
+        credentials(env, table)
+    secret = {**table, **env}.get("password") or next(iter({**table, **env}.values()))
+    assert secret not in str(refused.value)
+    # the shortest accepted
+    assert credentials({}, {"token": "x" * 16}).token == "x" * 16
+    assert credentials({}, {"username": "u", "password": "p" * 12}).basic
+
+
 SPECIAL_TOKEN = "tok/en+with=specials~0123456789"
 
 

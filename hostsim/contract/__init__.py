@@ -34,9 +34,13 @@ from hostsim.contract.errors import (
 )
 from hostsim.contract.hookspecs import PROJECT, hookimpl, hookspec
 from hostsim.contract.model import (
+    PLANNED_REQUESTS,
     ROW_TYPES,
+    WOULD,
     AccessRequest,
     Account,
+    AccountDetail,
+    AccountLookup,
     AccountRef,
     AttributeSpec,
     Capability,
@@ -51,8 +55,11 @@ from hostsim.contract.model import (
     FetchRow,
     Group,
     GroupAccess,
+    GroupDetail,
     GroupRequest,
+    Holding,
     ModifyRequest,
+    MutatingRequest,
     OperationResult,
     Policy,
     PolicyAccess,
@@ -63,10 +70,14 @@ from hostsim.contract.model import (
 from hostsim.contract.steps import StepLog, StepOutcome, Translator
 
 __all__ = [
+    "PLANNED_REQUESTS",
     "PROJECT",
     "ROW_TYPES",
+    "WOULD",
     "AccessRequest",
     "Account",
+    "AccountDetail",
+    "AccountLookup",
     "AccountRef",
     "AlreadyExists",
     "AttributeSpec",
@@ -88,9 +99,12 @@ __all__ = [
     "FetchRow",
     "Group",
     "GroupAccess",
+    "GroupDetail",
     "GroupRequest",
+    "Holding",
     "InvalidInput",
     "ModifyRequest",
+    "MutatingRequest",
     "NotFound",
     "OperationResult",
     "PermissionDenied",

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
+import attrs
 from attrs import field, frozen
 
 from hostsim.contract.errors import PluginError
 from hostsim.contract.model import (
+    ROW_TYPES,
     AccessRequest,
+    AccountDetail,
+    AccountLookup,
     Capability,
     ConnectionStatus,
     ConnectorSchema,
@@ -23,10 +27,10 @@ from hostsim.contract.model import (
     DeleteRequest,
     DisableRequest,
     EnableRequest,
-    FetchKind,
-    FetchRow,
+    GroupDetail,
     GroupRequest,
     ModifyRequest,
+    MutatingRequest,
     OperationResult,
 )
 
@@ -66,9 +70,37 @@ class Connector(Protocol):
         """Reactivate exactly what ``disable`` deactivated; an enabled one is unchanged."""
         ...
 
-    def fetch(self, kind: FetchKind) -> Iterator[FetchRow]:
-        """Yield the rows of one reconciliation read as they arrive from the target."""
+    def fetch(self, kind: str) -> Iterator[Any]:
+        """Yield the rows of one reconciliation read as they arrive from the target: ``kind``
+        is one the connector type declared in ``fetch_kinds`` (the host refuses any other),
+        each row an instance of the row type declared for it."""
         ...
+
+    def read_account(self, lookup: AccountLookup) -> AccountDetail | None:
+        """One account with its attributes, state and direct holdings, or None when there is
+        none (or, for a lookup with an id and a name hint, when that name no longer has that
+        id). Costs the same on a target of 300 accounts as on 5,000."""
+        ...
+
+    def read_group(self, request: GroupRequest) -> GroupDetail | None:
+        """One group by name with its members (those in the connector's scope), or None when
+        there is none. Costs a number of calls that grows with the group's members, not with
+        the target's accounts."""
+        ...
+
+    def plan(self, operation: Capability, request: MutatingRequest) -> OperationResult:
+        """What ``operation`` (create, modify, delete, grant, revoke, disable, enable) would do
+        with ``request``, with reads only: the steps the real run would take, with the
+        statuses ``would create``/``would update``/``would delete`` for its changes and
+        ``unchanged``/``skipped`` for the rest; the same errors the real run raises before its
+        first change for input it would refuse."""
+        ...
+
+    # Optional: ``plan_many(operation, requests) -> Iterator[OperationResult | ConnectorError]``
+    # plans many requests of one operation from one bulk read of the target (a bulk import),
+    # in their order; a request the real run would refuse yields that error instead of a plan,
+    # so one bad row does not hide the plans of the others. The host falls back to ``plan``
+    # per request when a connector does not offer it.
 
     def test(self) -> ConnectionStatus:
         """Check the connection and the credentials without changing anything."""
@@ -107,6 +139,17 @@ def _known_capabilities(
         raise PluginError("a connector type must declare at least one capability")
 
 
+def _as_fetch_kinds(kinds: Mapping[str, type]) -> dict[str, type]:
+    """The declared kinds as a plain dict of names (a :class:`FetchKind` is its value) to
+    row types; a kind without a name, or whose rows are not attrs classes the host can
+    unstructure, is a plugin bug and fails at registration."""
+    declared = {str(name): row_type for name, row_type in kinds.items()}
+    for name, row_type in declared.items():
+        if not name or not attrs.has(row_type):
+            raise PluginError(f"fetch kind {name!r} must name an attrs row type")
+    return declared
+
+
 @frozen
 class ConnectorType:
     """A kind of connector a plugin offers, registered through ``register_connectors``."""
@@ -119,3 +162,13 @@ class ConnectorType:
     #: Opens a connector from its raw settings (the connector's table of the config file);
     #: raises :class:`hostsim.contract.errors.ConfigurationError` for bad settings.
     open: ConnectorFactory
+    #: The reads ``fetch`` offers, each with the frozen attrs class of its rows: by default
+    #: IAM's five (:data:`~hostsim.contract.model.ROW_TYPES`). A target of another shape
+    #: declares its own (Identity Center's ``assignments``); the host validates a fetch
+    #: against them and prints any declared row type.
+    fetch_kinds: Mapping[str, type] = field(
+        factory=lambda: dict(ROW_TYPES), converter=_as_fetch_kinds, hash=False
+    )
+    #: The type chosen when several are installed and none is named (``--connector``): at
+    #: most one installed type may claim it, or the host asks.
+    default: bool = False

@@ -29,6 +29,14 @@ class Capability(StrEnum):
     #: losing nothing (groups, policies, keys and attributes stay); ``enable`` undoes exactly it.
     DISABLE = "disable"
     ENABLE = "enable"
+    #: Read one account, by native id or by email, with what it holds directly, at a cost that
+    #: does not grow with the target (``read_account``).
+    READ_ACCOUNT = "read-account"
+    #: Read one group with its members, by name, at a cost that grows with the group, not
+    #: with the target (``read_group``).
+    READ_GROUP = "read-group"
+    #: Say what an operation would do, with reads only (``plan``); ``plan_many`` optionally.
+    PLAN = "plan"
 
 
 class FetchKind(StrEnum):
@@ -53,6 +61,15 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     PENDING = "pending"
+    #: A plan's steps (``Connector.plan``): the change the real run would make, in the words
+    #: of Terraform's plans; a plan's other steps are ``unchanged`` or ``skipped``.
+    WOULD_CREATE = "would create"
+    WOULD_UPDATE = "would update"
+    WOULD_DELETE = "would delete"
+
+
+#: The statuses of a plan that announce a change.
+WOULD = frozenset({StepStatus.WOULD_CREATE, StepStatus.WOULD_UPDATE, StepStatus.WOULD_DELETE})
 
 
 # --- the identifier -----------------------------------------------------------------------
@@ -86,6 +103,13 @@ class CreateRequest:
     #: nothing, instead of resuming it. A SCIM POST means "create", and two writers must never
     #: both succeed at creating one identity; the CLI and IDHub's fulfilment resume.
     exclusive: bool = False
+    #: The caller read the target a moment ago and found no such account (a bulk import's
+    #: snapshot, a SCIM server's uniqueness check): the connector may skip its own lookup and
+    #: create at once. An account made since is still met by the target's answer and handled
+    #: as without the hint (resumed, or refused when ``exclusive``): a stale read never causes
+    #: a wrong write, and a create without the hint sends no write for an existing account it
+    #: refuses.
+    checked_absent: bool = False
 
 
 @frozen
@@ -140,6 +164,23 @@ class AccessRequest:
     entitlement: str
 
 
+#: The requests of the operations that change an account, the ones a plan can be asked for.
+MutatingRequest = (
+    CreateRequest | ModifyRequest | DeleteRequest | AccessRequest | DisableRequest | EnableRequest
+)
+
+#: Which request each planable operation takes.
+PLANNED_REQUESTS: dict[Capability, type[MutatingRequest]] = {
+    Capability.CREATE: CreateRequest,
+    Capability.MODIFY: ModifyRequest,
+    Capability.DELETE: DeleteRequest,
+    Capability.GRANT: AccessRequest,
+    Capability.REVOKE: AccessRequest,
+    Capability.DISABLE: DisableRequest,
+    Capability.ENABLE: EnableRequest,
+}
+
+
 # --- results ------------------------------------------------------------------------------
 
 
@@ -174,6 +215,11 @@ class OperationResult:
     @property
     def changed(self) -> bool:
         return any(step.status is StepStatus.DONE for step in self.steps)
+
+    @property
+    def would_change(self) -> bool:
+        """For a plan: whether the real run would change anything."""
+        return any(step.status in WOULD for step in self.steps)
 
 
 @frozen
@@ -211,6 +257,10 @@ class Account:
     inline_policies: tuple[str, ...] = ()
     #: False once the connector disabled it (``disable``); True for an account never disabled.
     enabled: bool = True
+    #: The managed policies attached to the account directly (ARNs), as ``policy-access``
+    #: lists them with ``via = direct``: a connector that offers ``read-account`` fills it,
+    #: so that one bulk read shows an account's direct access beside its attributes.
+    policies: tuple[str, ...] = ()
 
 
 @frozen
@@ -274,6 +324,56 @@ ROW_TYPES: dict[FetchKind, type[FetchRow]] = {
     FetchKind.GROUP_ACCESS: GroupAccess,
     FetchKind.POLICY_ACCESS: PolicyAccess,
 }
+
+
+# --- single-account reads ------------------------------------------------------------
+
+
+@frozen
+class AccountLookup:
+    """One account to read (``read_account``): by native id, by email, or by both.
+
+    ``name`` is a hint the caller may add to an ``id`` (the account's name when it last saw
+    it, from an index of its own): the connector reads by that name and answers only if the
+    account found still has that id, so a stale hint is never taken for the truth.
+    """
+
+    id: str | None = None
+    email: str | None = None
+    name: str | None = None
+
+
+@frozen
+class Holding:
+    """One entitlement an account holds directly (as ``grant`` gives it)."""
+
+    #: The entitlement id a grant or revoke takes: ``group:NAME``, ``policy:ARN``.
+    entitlement: str
+    #: The target's own id of the entitlement (an IAM GroupId), ``""`` when it has none.
+    native_id: str = ""
+    #: Its display name (the group or policy name).
+    name: str = ""
+
+
+@frozen
+class AccountDetail:
+    """One account as ``read_account`` sees it: its attributes and state, and what it holds."""
+
+    account: Account
+    holdings: tuple[Holding, ...] = ()
+
+
+@frozen
+class GroupDetail:
+    """One group as ``read_group`` sees it: its names and its members (the accounts in the
+    connector's scope), each with its native id and name; ``email`` as far as the group read
+    shows it (IAM's GetGroup carries no tags: derived from the name, or None)."""
+
+    name: str
+    id: str
+    arn: str = ""
+    path: str = "/"
+    members: tuple[AccountRef, ...] = ()
 
 
 # --- schema -------------------------------------------------------------------------------

@@ -173,6 +173,11 @@ def _request_commands(command: Command, common: list[argparse.ArgumentParser]) -
     sub.add_argument("--waiting-for", metavar="EMAIL", help="only those waiting on this approver")
     sub = req("show", "one request with its approval chain and the connector's steps")
     sub.add_argument("id", type=int)
+    sub.add_argument(
+        "--plan",
+        action="store_true",
+        help="also show what fulfilling it now would do (the connector's plan, reads only)",
+    )
 
 
 def _report_commands(command: Command) -> None:
@@ -597,8 +602,12 @@ class CoreCommands:
 
     def request_show(self) -> int:
         request = requests.get(self.state.db, self.args.id)
+        planned = fulfilment.plan(self.state, self.runtime, request) if self.args.plan else None
         if self.args.json:
-            _print_json(request_data(request))
+            data = request_data(request)
+            if planned is not None:
+                data["plan"] = {**output.result_data(planned), "would_change": planned.would_change}
+            _print_json(data)
             return 0
         print(
             f"request {request.id}: {request.action.value} {request.entitlement} for "
@@ -618,6 +627,10 @@ class CoreCommands:
             )
         if request.steps:
             print(output.steps_table(steps_of(request)))
+        if planned is not None:
+            verdict = "would change" if planned.would_change else "would change nothing"
+            print(f"fulfilling it now {verdict} (plan, reads only):")
+            print(output.steps_table(planned.steps))
         return 0
 
     # --- access, reconciliation, audit

@@ -20,7 +20,7 @@ away (a revocation) is carried out whoever left.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hostsim.contract.errors import AlreadyExists, ConnectorError
@@ -101,16 +101,37 @@ def left_on(state: State, email: str) -> str | None:
     return None if found is None else found.left_at
 
 
-def _carry_out(state: State, runtime: Runtime, request: Request) -> OperationResult:
-    """The connector call for one request (creating the account first when there is none)."""
+def connector_call(state: State, request: Request) -> tuple[str, dict[str, Any]] | None:
+    """The connector operation and payload that carry out one request (a create with the
+    grant when the person has no account yet), or None when there is nothing to do (a
+    revocation for someone without an account). Fulfilment runs it; ``request show --plan``
+    asks the connector for its plan, so both see the same call."""
     account = accounts.find(state, request.identity)
     if request.action is Action.GRANT and account is None:
         identity = identities.get(state.db, request.identity)
-        return runtime.create(create_payload(identity, [request.entitlement]))
-    if account is None:  # a revocation for someone without an account: nothing to take away
+        return "create", create_payload(identity, [request.entitlement])
+    if account is None:
+        return None
+    operation = "grant" if request.action is Action.GRANT else "revoke"
+    return operation, {"email": request.identity, "entitlement": request.entitlement}
+
+
+def plan(state: State, runtime: Runtime, request: Request) -> OperationResult:
+    """What fulfilling ``request`` now would do, with reads only (the connector's plan)."""
+    call = connector_call(state, request)
+    if call is None:
         return OperationResult(operation="revoke", account=None)
-    call = runtime.grant if request.action is Action.GRANT else runtime.revoke
-    return call({"email": request.identity, "entitlement": request.entitlement})
+    return runtime.plan(*call)
+
+
+def _carry_out(state: State, runtime: Runtime, request: Request) -> OperationResult:
+    """The connector call for one request (creating the account first when there is none)."""
+    call = connector_call(state, request)
+    if call is None:  # a revocation for someone without an account: nothing to take away
+        return OperationResult(operation="revoke", account=None)
+    operation, payload = call
+    run: Callable[[Mapping[str, Any]], OperationResult] = getattr(runtime, operation)
+    return run(payload)
 
 
 def fulfil(state: State, runtime: Runtime, request: Request, *, why: str = "approved") -> Request:

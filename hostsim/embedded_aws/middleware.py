@@ -1,4 +1,5 @@
-"""The WSGI layer in front of moto: delay, fault, record, lock, then IAM fidelity or moto.
+"""The WSGI layer in front of moto: delay, fault, record, lock, then fidelity (IAM's, or
+Identity Center's for identitystore and sso-admin) or moto.
 
 Every request passes here in its own server thread. The order matters: the simulated network
 delay comes first (outside any lock, so concurrent clients overlap as they would against AWS);
@@ -17,10 +18,12 @@ import time
 from collections.abc import Callable, Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from hostsim.embedded_aws import moto_state
+from hostsim.embedded_aws import identity_center, moto_state
+from hostsim.embedded_aws.clients import REGION
 from hostsim.embedded_aws.consistency import FreshUsers
 from hostsim.embedded_aws.faults import Call, CallRecorder, Fault, FaultInjector
 from hostsim.embedded_aws.fidelity import IAMFidelity
+from hostsim.embedded_aws.identity_center import IdentityCenterFidelity
 from hostsim.embedded_aws.query import (
     QueryRequest,
     decode_params,
@@ -52,6 +55,7 @@ class EmbeddedAWSMiddleware:
         self.fresh_users = FreshUsers()
         self.calls = CallRecorder()
         self.fidelity = IAMFidelity(aws_managed_policies=aws_managed_policies_on_demand)
+        self.identity_center = IdentityCenterFidelity()
         #: Serialises everything that reads or writes moto's state (requests and resets).
         self.state_lock = threading.RLock()
 
@@ -75,7 +79,7 @@ class EmbeddedAWSMiddleware:
             return self._serve(environ, request, service, action)
         if fault.lose_reply:
             self._serve(environ, request, service, action)
-        return fault.reply()
+        return _fault_reply(fault, service)
 
     def _fault_for(self, service: str, action: str, params: dict[str, str]) -> Fault | None:
         """What the request meets before moto, in IAM's order: the front door's throttling,
@@ -89,6 +93,10 @@ class EmbeddedAWSMiddleware:
         self, environ: WSGIEnvironment, request: QueryRequest, service: str, action: str | None
     ) -> Reply:
         with self.state_lock:
+            if service in identity_center.SERVICES and action:
+                return _guarded(
+                    lambda: self._identity_center(environ, request, service, action), action
+                )
             if service == "iam" and request.action:
                 reply = _guarded(lambda: self._iam(environ, request), action)
                 if request.action == "CreateUser" and reply.status == 200:
@@ -108,6 +116,18 @@ class EmbeddedAWSMiddleware:
 
         return self.fidelity.handle(
             account_id, request.signature.access_key, request.params, forward
+        )
+
+    def _identity_center(
+        self, environ: WSGIEnvironment, request: QueryRequest, service: str, action: str
+    ) -> Reply:
+        account_id = moto_state.account_for(
+            request.signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        )
+        body = read_body(environ)
+        region = request.signature.region or REGION
+        return self.identity_center.handle(
+            account_id, region, service, action, body=body, forward=lambda: self._moto(environ)
         )
 
     def _moto(self, environ: WSGIEnvironment) -> Reply:
@@ -130,6 +150,14 @@ class EmbeddedAWSMiddleware:
                 close()
         status, headers = captured[-1]
         return Reply(status=int(status.split()[0]), body=body, headers=list(headers))
+
+
+def _fault_reply(fault: Fault, service: str) -> Reply:
+    """The injected error in the protocol of the service: JSON for identitystore and
+    sso-admin (botocore could not read IAM's XML there), IAM's XML otherwise."""
+    if service in identity_center.SERVICES and fault.body is None:
+        return identity_center.ServiceError(fault.code, fault.message, fault.status).reply()
+    return fault.reply()
 
 
 def _guarded(serve: Callable[[], Reply], what: object) -> Reply:

@@ -56,6 +56,39 @@ def iam_backend(account_id: str) -> IAMBackend:
     return iam_backends[account_id]["global"]
 
 
+def identitystore_backend(account_id: str, region: str) -> Any:
+    """Moto's identitystore state for one account and region."""
+    from moto.identitystore.models import identitystore_backends
+
+    return identitystore_backends[account_id][region]
+
+
+def identitystore_name() -> Any:
+    """An empty identity-store ``Name`` (moto's NamedTuple), for a user created without one."""
+    from moto.identitystore.models import Name
+
+    return Name(None, None, None, None, None, None)
+
+
+def ssoadmin_backend(account_id: str, region: str) -> Any:
+    """Moto's sso-admin state for one account and region (moto makes one instance in it)."""
+    from moto.ssoadmin.models import ssoadmin_backends
+
+    return ssoadmin_backends[account_id][region]
+
+
+def set_identity_center_instances(account_id: str, region: str, count: int) -> None:
+    """Keep ``count`` Identity Center instances in the account: none (Identity Center not
+    enabled), the one moto makes, or more (AWS allows one organization instance and any
+    number of account instances)."""
+    from moto.ssoadmin.models import Instance
+
+    backend = ssoadmin_backend(account_id, region)
+    del backend.instances[count:]
+    while len(backend.instances) < count:
+        backend.instances.append(Instance(account_id, region))
+
+
 def find_user(backend: IAMBackend, name: str) -> MotoUser | None:
     """The user called ``name``, compared as IAM compares names: ignoring letter case."""
     exact = backend.users.get(name)

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from hostsim.embedded_aws import aws_policies, clients, moto_state
 from hostsim.embedded_aws.consistency import HidingRule
 from hostsim.embedded_aws.faults import Call, Fault
+from hostsim.embedded_aws.identity_center import ArmedFailure
 from hostsim.embedded_aws.middleware import EmbeddedAWSMiddleware
 from hostsim.embedded_aws.throttling import ThrottleRule
 
@@ -221,6 +222,7 @@ class EmbeddedAWS:
         with self._middleware.state_lock:
             moto_state.reset_all()
             self._middleware.fidelity.reset()
+            self._middleware.identity_center.reset()
             self.reset_faults()
             self._middleware.calls.clear()
 
@@ -316,6 +318,32 @@ class EmbeddedAWS:
         ``seconds`` after its creation or for its next ``requests`` requests."""
         rule = HidingRule(seconds=seconds, requests=requests, name=name)
         self._middleware.fresh_users.arm(rule)
+
+    # -- Identity Center -------------------------------------------------------------------
+
+    def fail_next_assignment(
+        self, reason: str, *, deletion: bool = False, permission_set_arn: str | None = None
+    ) -> None:
+        """Make the next CreateAccountAssignment (``deletion``: DeleteAccountAssignment),
+        of ``permission_set_arn`` when given, end ``FAILED`` with ``reason`` as its
+        ``FailureReason``, changing nothing, as AWS reports a provisioning failure."""
+        failure = ArmedFailure("deletion" if deletion else "creation", reason, permission_set_arn)
+        self._middleware.identity_center.assignments.arm(failure)
+
+    @property
+    def assignment_reads_in_progress(self) -> int:
+        """How many status reads of an assignment request answer IN_PROGRESS (default 1)."""
+        return self._middleware.identity_center.assignments.reads_in_progress
+
+    @assignment_reads_in_progress.setter
+    def assignment_reads_in_progress(self, reads: int) -> None:
+        self._middleware.identity_center.assignments.reads_in_progress = reads
+
+    def set_identity_center_instances(self, count: int) -> None:
+        """Give the account ``count`` Identity Center instances (moto makes one; 0 is an
+        account without Identity Center, 2 one with an account instance besides)."""
+        with self._middleware.state_lock:
+            moto_state.set_identity_center_instances(self.account_id, self.region, count)
 
     def pending_faults(self) -> int:
         """How many armed ``fail_next`` faults have not been used yet."""

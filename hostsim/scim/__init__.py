@@ -4,17 +4,21 @@ IDHub (or any SCIM client) talks SCIM; the server talks to the connector only th
 :class:`~hostsim.runtime.Runtime`. One concern per module: :mod:`.app` (WSGI app, routing,
 lifecycle endpoints), :mod:`.users` and :mod:`.groups` (the mappings), :mod:`.discovery`,
 :mod:`.auth`, :mod:`.errors`, :mod:`.body` (what request bodies are read, and how much),
-:mod:`.server` (the HTTP server, logging through the redactor). The protocol's models,
-validation, filters and PATCH come from scim2-models.
+:mod:`.server` (the HTTP server, logging through the redactor), :mod:`.index` (UserId and
+GroupId to name, so that a request reads one account, not the whole target). The protocol's
+models, validation, filters and PATCH come from scim2-models.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from hostsim import redaction
+from hostsim.contract.errors import ConfigurationError
+from hostsim.contract.model import FetchKind
 from hostsim.runtime import Runtime
 from hostsim.scim.app import BASE_PATH, ScimApp, make_wsgi_server
 from hostsim.scim.auth import CONFIG_TABLE, Credentials, check_startup, credentials
@@ -34,6 +38,20 @@ __all__ = [
 
 log = logging.getLogger("hostsim.scim")
 
+#: The fetch kinds the SCIM mapping reads (users with their groups and direct policies).
+SCIM_READS = (FetchKind.USERS, FetchKind.GROUPS, FetchKind.GROUP_ACCESS, FetchKind.POLICY_ACCESS)
+
+
+def _warm_up(app: ScimApp, redact: redaction.Redactor) -> None:
+    """The server's start-up reads, off the serving thread: a failure (AWS unreachable) is
+    logged and left to the first request that needs them, which tries again."""
+    try:
+        seconds = app.warm_up()
+    except Exception as exc:
+        log.warning("%s", redact(f"start-up reads failed, retried on first use: {exc}"))
+    else:
+        log.info("start-up reads (connector, index) done in %.1f s", seconds)
+
 
 def serve(
     runtime: Runtime,
@@ -49,6 +67,12 @@ def serve(
     loopback address, and with a ``[scim]`` table it cannot use. The server's log lines are
     masked by ``redact`` (by default one knowing the environment's secrets and the table's),
     and the access log is on (INFO) unless the logging setup says otherwise."""
+    missing = sorted(set(SCIM_READS) - set(runtime.connector_type.fetch_kinds))
+    if missing:
+        raise ConfigurationError(
+            f"the SCIM API cannot serve connector {runtime.connector_type.name!r} yet: it "
+            f"needs the reads {', '.join(missing)}"
+        )
     found = credentials(environ, table)
     body_limits = limits(table)
     check_startup(found, host, run_open)
@@ -66,6 +90,7 @@ def serve(
         "Ctrl-C stops",
         flush=True,
     )
+    threading.Thread(target=_warm_up, args=(app, redact), name="warm-up", daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

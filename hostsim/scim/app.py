@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from hostsim.scim import errors as scim_errors
 from hostsim.scim.auth import Credentials
 from hostsim.scim.body import Limits, Refusal, check_headers, read_json
 from hostsim.scim.groups import Groups
+from hostsim.scim.index import AccountIndex
 from hostsim.scim.server import ScimServer
 from hostsim.scim.users import CORE_ATTRIBUTES, IDENTITY_POLICY, Users
 
@@ -123,6 +125,8 @@ class ScimApp:
                 self.redact.add(secret)
         self._lock = threading.Lock()
         self._users: Users | None = None
+        #: UserId/GroupId -> name, shared by every request (see :mod:`.index`).
+        self.index = AccountIndex(runtime)
 
     @property
     def scim_url(self) -> str:
@@ -140,12 +144,25 @@ class ScimApp:
                         for spec in self.runtime.schema().attributes
                         if spec.name not in CORE_ATTRIBUTES
                     ]
-                self._users = Users(self.runtime, self.scim_url, extra)
+                self._users = Users(self.runtime, self.scim_url, extra, self.index)
             return self._users
 
     @property
     def groups(self) -> Groups:
-        return Groups(self.runtime, self.scim_url)
+        return Groups(self.runtime, self.scim_url, self.index)
+
+    def warm_up(self) -> float:
+        """Build what the first requests would otherwise build while a client waits: the
+        connector, the User model of its mapping, and the index (one bulk read of users and
+        groups). ``hostsim serve`` runs it in the background as it starts; requests that need
+        the index before it is ready wait for the same read, never start a second one.
+        Returns the seconds it took."""
+        started = time.perf_counter()
+        _ = self.users
+        if Capability.READ_ACCOUNT in self.runtime.connector_type.capabilities:
+            self.index.ensure()
+            self.index.group_names()
+        return time.perf_counter() - started
 
     # --- WSGI ----------------------------------------------------------------------------
 
@@ -212,33 +229,41 @@ class ScimApp:
             response.headers["Location"] = resource.meta.location
         return response
 
-    def _list(self, query: Query, sources: Iterable[tuple[Any, Iterable[Any]]]) -> Response:
-        """A page of the resources of each ``(model, resources)`` matching the query."""
-        matching: list[tuple[Any, Any]] = []
-        for model, items in sources:
-            generic: Any = ScimFilter
-            scim_filter = generic[model](query.filter) if query.filter else None
-            matching.extend(
-                (model, item) for item in items if scim_filter is None or scim_filter.match(item)
-            )
-        page = matching[query.start - 1 : query.start - 1 + query.count]
+    def _list(self, query: Query, kind: str | None) -> Response:
+        """A page of the resources of ``kind`` (None: Users and Groups) matching the query."""
+        total, page = self._matching(query, kind)
         return _json(
             {
                 "schemas": [LIST_RESPONSE],
-                "totalResults": len(matching),
+                "totalResults": total,
                 "startIndex": query.start,
                 "itemsPerPage": len(page),
                 "Resources": [_dump(item, query.parameters(model)) for model, item in page],
             }
         )
 
-    def _search_sources(self, kind: str | None) -> list[tuple[Any, Iterable[Any]]]:
-        sources: list[tuple[Any, Iterable[Any]]] = []
-        if kind in (None, "Users"):
-            sources.append((self.users.model, self.users.all()))
-        if kind in (None, "Groups"):
-            sources.append((Group, self.groups.all()))
-        return sources
+    def _matching(self, query: Query, kind: str | None) -> tuple[int, list[tuple[Any, Any]]]:
+        """The number of matches and the page of them. Every filter is parsed before anything
+        is read, so an invalid one is refused without a call to the target."""
+        users_filter = _parsed(self.users.model, query) if kind in (None, "Users") else None
+        groups_filter = _parsed(Group, query) if kind in (None, "Groups") else None
+        if kind == "Users":
+            total, users = self.users.listing(users_filter, query.start, query.count)
+            return total, [(self.users.model, user) for user in users]
+        if kind == "Groups":
+            total, groups = self.groups.listing(
+                groups_filter, query.start, query.count, members=query.wants("members")
+            )
+            return total, [(Group, group) for group in groups]
+        matching: list[tuple[Any, Any]] = []
+        for model, items, scim_filter in (
+            (self.users.model, self.users.all(), users_filter),
+            (Group, self.groups.all(), groups_filter),
+        ):
+            matching.extend(
+                (model, item) for item in items if scim_filter is None or scim_filter.match(item)
+            )
+        return len(matching), matching[query.start - 1 : query.start - 1 + query.count]
 
     def _static_list(self, resources: list[Any]) -> Response:
         return _json(
@@ -289,10 +314,10 @@ class ScimApp:
         users = self.users
         if request.method == "POST":
             return self._resource(users.create(self._payload(request)), 201, location=True)
-        return self._list(Query.from_args(request.args), self._search_sources("Users"))
+        return self._list(Query.from_args(request.args), "Users")
 
     def on_search(self, request: Request, kind: str | None = None) -> Response:
-        return self._list(Query.from_search(self._payload(request)), self._search_sources(kind))
+        return self._list(Query.from_search(self._payload(request)), kind)
 
     def on_user(self, request: Request, native_id: str) -> Response:
         users = self.users
@@ -310,7 +335,7 @@ class ScimApp:
     def on_groups(self, request: Request) -> Response:
         if request.method == "POST":
             return self._resource(self.groups.create(self._payload(request)), 201, location=True)
-        return self._list(Query.from_args(request.args), self._search_sources("Groups"))
+        return self._list(Query.from_args(request.args), "Groups")
 
     def on_group(self, request: Request, native_id: str) -> Response:
         groups = self.groups
@@ -428,6 +453,18 @@ class Query:
             [str(name) for name in search.excluded_attributes or ()],
         )
 
+    def wants(self, attribute: str) -> bool:
+        """Whether the response carries ``attribute`` (a top-level name), by ``attributes``
+        and ``excludedAttributes``: what need not be read when it is left out."""
+
+        def names(given: tuple[str, ...]) -> set[str]:
+            return {name.rsplit(":", 1)[-1].split(".")[0].lower() for name in given}
+
+        wanted = attribute.lower()
+        if wanted in names(self.excluded):
+            return False
+        return not self.attributes or wanted in names(self.attributes)
+
     def parameters(self, model: Any) -> ResponseParameters[Any] | None:
         if not self.attributes and not self.excluded:
             return None
@@ -437,6 +474,12 @@ class Query:
         if self.excluded:
             data["excludedAttributes"] = list(self.excluded)
         return ResponseParameters[model].model_validate(data)
+
+
+def _parsed(model: Any, query: Query) -> Any | None:
+    """The query's filter bound to ``model`` (scim2-models parses and checks it), or None."""
+    generic: Any = ScimFilter
+    return generic[model](query.filter) if query.filter else None
 
 
 def _dump(resource: Any, parameters: ResponseParameters[Any] | None) -> dict[str, Any]:

@@ -31,6 +31,11 @@ _KEYS = {
     "password": "IDHUB_SCIM_PASSWORD",
 }
 
+#: The shortest secrets served: a client's secret token is generated, not typed, and a short
+#: one would be guessed; they are also masked wherever they appear, which a secret of a few
+#: characters (a common word) cannot be.
+MIN_LENGTH = {"token": 16, "password": 12}
+
 
 @frozen(repr=False)
 class Credentials:
@@ -92,7 +97,7 @@ def credentials(environ: Mapping[str, str], table: Mapping[str, Any]) -> Credent
     counts as unset), else the config. A value no client could present is refused here, at
     start-up, rather than serving an API nobody can use: a blank one, a token with whitespace
     around it (an ``Authorization`` header cannot carry it), a username with a colon (HTTP Basic
-    splits at the first one, RFC 7617)."""
+    splits at the first one, RFC 7617), a token under 16 or a password under 12 characters."""
     unknown = sorted(set(table) - set(_KEYS) - OTHER_KEYS)
     if unknown:
         raise ConfigurationError(
@@ -133,6 +138,12 @@ def _check(key: str, where: str, value: object) -> None:
     if key == "username" and ":" in value:
         raise ConfigurationError(
             f"{where} contains a colon, which HTTP Basic cannot carry in a username"
+        )
+    shortest = MIN_LENGTH.get(key, 0)
+    if len(value) < shortest:
+        raise ConfigurationError(
+            f"{where} has {len(value)} characters: a {key} this short can be guessed, and is "
+            f"too short to mask in logs; use at least {shortest} (e.g. `openssl rand -hex 32`)"
         )
 
 

@@ -48,8 +48,15 @@ and ``_.:/=+-@``) the connector checks before any change: a value IAM would refu
 Writes go through :class:`~hostsim.runtime.Runtime` only: POST is a ``create`` (with the
 entitlements as initial grants); PUT and PATCH compute the wanted user (PATCH by applying the
 operations to the current user with scim2-models), then ``modify`` what differs and ``grant`` /
-``revoke`` the entitlements added or removed; DELETE is a ``delete``. Reads come from the bulk
-fetches (``users``, ``groups``, ``policy-access``).
+``revoke`` the entitlements added or removed; DELETE is a ``delete``; each is answered from the
+account read before it and what the operations did, without reading it back.
+
+Reads go to one account at a time (``read_account``), by the name the server's index
+(:mod:`hostsim.scim.index`) has for an id, checked by the connector against that id: a miss or a
+stale name refreshes the index once and reads again. A ``userName eq`` / ``emails.value eq``
+filter reads the account of that email; an unfiltered page reads the bulk read's pages up to it
+(``fetch users`` rows carry direct policies), its total from the index; other filters read every
+page. A connector without ``read-account`` is read in bulk (:class:`Snapshot`) for everything.
 
 One identity per ``userName``, in any spelling. The connector finds accounts by email, lower-cased
 and stripped, and SCIM declares ``userName`` ``caseExact=false``: so ``" Bob@example.com"`` *is*
@@ -68,10 +75,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import islice
 from typing import Annotated, Any, Union
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from pydantic import Field
 from scim2_models import (
     Address,
@@ -99,17 +107,22 @@ from scim2_models import (
     User,
     default_comparison_key,
 )
+from scim2_models.path import CompareOperator, Comparison, LogicalExpr, LogicalOperator
 
 from hostsim.contract.model import (
     Account,
+    AccountDetail,
+    Capability,
     FetchKind,
     Group,
+    Holding,
     OperationResult,
     PolicyAccess,
     StepStatus,
     canonical_email,
 )
 from hostsim.runtime import Runtime
+from hostsim.scim.index import AccountIndex
 
 EXTENSION_URN = "urn:idhub:params:scim:schemas:extension:connector:2.0:User"
 #: Attributes the core schema carries; the others of the mapping go to the extension.
@@ -117,6 +130,9 @@ CORE_ATTRIBUTES = frozenset({"email", "first_name", "last_name", "display_name"}
 #: The mapped attribute, if any, that holds SCIM's ``externalId`` (the client's own id).
 EXTERNAL_ID = "external_id"
 _NAMES = (("first_name", "given_name"), ("last_name", "family_name"))
+#: The entitlement kinds' prefixes (``group:NAME``, ``policy:ARN``).
+GROUP = "group:"
+POLICY = "policy:"
 
 
 #: The identity a ``userName`` (an email) names: the contract's one spelling of it.
@@ -139,6 +155,31 @@ def _comparison_key(binding: Any, value: str) -> str:
     return default_comparison_key(binding, value)
 
 
+def identity_value(scim_filter: Any) -> str | None:
+    """The value a filter requires ``userName`` or an ``emails`` value to equal (``eq``, alone
+    or and-ed with other conditions), or None: such a filter matches at most the accounts of
+    one email, which are read one by one instead of listing every account."""
+    return _identity_in(scim_filter, scim_filter.ast)
+
+
+def _identity_in(scim_filter: Any, node: Any) -> str | None:
+    if isinstance(node, LogicalExpr) and node.op is LogicalOperator.and_:
+        for term in node.terms:
+            found = _identity_in(scim_filter, term)
+            if found is not None:
+                return found
+        return None
+    if (
+        isinstance(node, Comparison)
+        and node.op is CompareOperator.eq
+        and isinstance(node.value, str)
+    ):
+        binding = scim_filter.resolve_comparison(node.attr_path)
+        if binding is not None and _is_identity(binding):
+            return node.value
+    return None
+
+
 #: The policy requests run under (:class:`~hostsim.scim.app.ScimApp`): filters and PATCH value
 #: selections compare ``userName`` and ``emails`` as :func:`normalize_user_name` does, the
 #: rest as scim2-models does by default.
@@ -149,6 +190,9 @@ IDENTITY_POLICY = ScimPolicy(
     # Entra writes addresses[type eq "work"].locality on a user that has no work address yet
     unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
 )
+
+#: scim2-models' own policy, for validating whole bodies (see :meth:`Users._validated`).
+DEFAULT_POLICY = ScimPolicy()
 
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -332,9 +376,44 @@ def extension_model(attributes: Sequence[str]) -> type[Extension] | None:
     return Extension.from_schema(schema)
 
 
+def _holdings(
+    groups: Iterable[tuple[str, str]], policies: Iterable[tuple[str, str]]
+) -> tuple[Holding, ...]:
+    """Holdings of ``(group name, group id)`` and ``(policy ARN, policy name)`` pairs."""
+    return tuple(Holding(f"{GROUP}{name}", native_id, name) for name, native_id in groups) + tuple(
+        Holding(f"{POLICY}{arn}", "", name) for arn, name in policies
+    )
+
+
+def policy_holdings(arns: Iterable[str]) -> tuple[Holding, ...]:
+    """Holdings of managed policies by ARN (named by the ARN's last part)."""
+    return _holdings((), ((arn, arn.rsplit("/", 1)[-1]) for arn in sorted(arns)))
+
+
+def bulk_detail(account: Account, group_ids: Mapping[str, str]) -> AccountDetail:
+    """An account of the bulk read (``Account.groups`` names, ``Account.policies`` ARNs) as
+    a read of one account shows it, the group ids from ``group_ids`` (name -> id)."""
+    groups = _holdings(((name, group_ids.get(name, "")) for name in account.groups), ())
+    return AccountDetail(account, groups + policy_holdings(account.policies))
+
+
+def policies_of(detail: AccountDetail) -> frozenset[str]:
+    """The ARNs of the managed policies an account holds directly."""
+    return frozenset(
+        holding.entitlement.removeprefix(POLICY)
+        for holding in detail.holdings
+        if holding.entitlement.startswith(POLICY)
+    )
+
+
+def groups_of(detail: AccountDetail) -> tuple[Holding, ...]:
+    return tuple(h for h in detail.holdings if h.entitlement.startswith(GROUP))
+
+
 @frozen
 class Snapshot:
-    """The accounts as the bulk reads show them, with groups and direct policies."""
+    """The accounts as the bulk reads show them, with groups and direct policies: how the
+    users of a connector without ``read-account`` are read (the whole target each time)."""
 
     accounts: tuple[Account, ...]
     groups: Mapping[str, Group]
@@ -355,11 +434,8 @@ class Snapshot:
                     direct.setdefault(row.user_id, []).append(row)
         return cls(accounts, found, {key: tuple(rows) for key, rows in direct.items()})
 
-    def account(self, native_id: str) -> Account:
-        for account in self.accounts:
-            if account.id == native_id:
-                return account
-        raise NotFoundException(detail=f"no user with id {native_id!r}")
+    def find(self, native_id: str) -> Account | None:
+        return next((account for account in self.accounts if account.id == native_id), None)
 
     def by_email(self, email: str) -> Account | None:
         wanted = normalize_user_name(email)
@@ -367,6 +443,18 @@ class Snapshot:
             if normalize_user_name(account.email or "") == wanted:
                 return account
         return None
+
+    def detail(self, account: Account) -> AccountDetail:
+        return AccountDetail(
+            account,
+            _holdings(
+                (
+                    (name, group.id if (group := self.groups.get(name)) else "")
+                    for name in account.groups
+                ),
+                ((row.policy_arn, row.policy_name) for row in self.direct.get(account.id, ())),
+            ),
+        )
 
 
 @frozen
@@ -398,8 +486,18 @@ def _created(text: str) -> datetime | None:
 class Users:
     """The ``/Users`` resource type of one connector."""
 
-    def __init__(self, runtime: Runtime, base_url: str, extra_attributes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        base_url: str,
+        extra_attributes: Sequence[str],
+        index: AccountIndex | None = None,
+    ) -> None:
         self.runtime = runtime
+        #: Reads go to one account at a time (``read-account``) through the index; without
+        #: the capability, every read is a bulk read (:class:`Snapshot`).
+        self.reads_accounts = Capability.READ_ACCOUNT in runtime.connector_type.capabilities
+        self.index = index if index is not None else AccountIndex(runtime)
         self.base_url = base_url.rstrip("/")
         self.external_id = EXTERNAL_ID in extra_attributes
         #: The mapped attributes with a home in the core schema or the enterprise extension.
@@ -419,12 +517,11 @@ class Users:
 
     # --- reading ---------------------------------------------------------------------
 
-    def to_scim(self, account: Account, snapshot: Snapshot) -> Any:
+    def to_scim(self, detail: AccountDetail) -> Any:
+        account = detail.account
         email = account.email or account.user_name
-        groups = [self._membership(name, snapshot) for name in account.groups]
-        entitlements = [
-            Entitlement(value=row.policy_arn) for row in snapshot.direct.get(account.id, ())
-        ]
+        groups = [self._membership(holding) for holding in groups_of(detail)]
+        entitlements = [Entitlement(value=arn) for arn in sorted(policies_of(detail))]
         user = self.model(
             id=account.id,
             external_id=account.attributes.get(EXTERNAL_ID) or None if self.external_id else None,
@@ -530,21 +627,128 @@ class Users:
             )
         return {name: value for name, value in found.items() if name in self.homed}
 
-    def _membership(self, name: str, snapshot: Snapshot) -> GroupMembership:
-        group = snapshot.groups.get(name)
-        data: dict[str, Any] = {"value": group.id if group else name, "display": name}
-        if group is not None:
-            data["$ref"] = f"{self.base_url}/Groups/{group.id}"
+    def _membership(self, holding: Holding) -> GroupMembership:
+        data: dict[str, Any] = {"value": holding.native_id or holding.name, "display": holding.name}
+        if holding.native_id:
+            data["$ref"] = f"{self.base_url}/Groups/{holding.native_id}"
         data["type"] = "direct"
         return GroupMembership.model_validate(data)
 
-    def all(self, snapshot: Snapshot | None = None) -> Iterable[Any]:
-        snapshot = snapshot or Snapshot.read(self.runtime)
-        return (self.to_scim(account, snapshot) for account in snapshot.accounts)
+    def all(self) -> Iterator[Any]:
+        """Every user, from one bulk read."""
+        return (self.to_scim(detail) for detail in self._every())
+
+    def _every(self) -> Iterator[AccountDetail]:
+        if not self.reads_accounts:
+            snapshot = Snapshot.read(self.runtime)
+            yield from (snapshot.detail(account) for account in snapshot.accounts)
+            return
+        group_ids = GroupIds(self.index)
+        for row in self.runtime.fetch(FetchKind.USERS):
+            if isinstance(row, Account):
+                self.index.put(row)
+                yield bulk_detail(row, group_ids.of(row))
 
     def get(self, native_id: str) -> Any:
-        snapshot = Snapshot.read(self.runtime)
-        return self.to_scim(snapshot.account(native_id), snapshot)
+        return self.to_scim(self._read(native_id))
+
+    def _read(self, native_id: str) -> AccountDetail:
+        detail = self._find(native_id)
+        if detail is None:
+            raise NotFoundException(detail=f"no user with id {native_id!r}")
+        return detail
+
+    def _find(self, native_id: str) -> AccountDetail | None:
+        """The account of a native id, read from the target by the name the index has for
+        it. A miss, or a name that no longer has this id (renamed or deleted behind the
+        server's back), refreshes the index once and reads again: the answer is always the
+        target's, never the index's."""
+        if not self.reads_accounts:
+            snapshot = Snapshot.read(self.runtime)
+            account = snapshot.find(native_id)
+            return snapshot.detail(account) if account is not None else None
+        for attempt in range(2):
+            mark = self.index.mark()
+            known = self.index.user(native_id)
+            if known is not None:
+                detail = self.runtime.read_account({"id": native_id, "name": known.name})
+                if detail is not None:
+                    self.index.put(detail.account)
+                    return detail
+            if attempt == 0:
+                self.index.refresh(mark)
+        self.index.drop(native_id)
+        return None
+
+    def _holder(self, email: str) -> Account | None:
+        """The account whose email is ``email`` now, as the target says (the index names the
+        candidate; its read confirms it), or None."""
+        wanted = normalize_user_name(email)
+        if not self.reads_accounts:
+            return Snapshot.read(self.runtime, policies=False, groups=False).by_email(wanted)
+        for _attempt in range(2):
+            known = self.index.by_email(wanted)
+            if known is None:
+                return None
+            detail = self._find(known.id)
+            if detail is not None and normalize_user_name(detail.account.email or "") == wanted:
+                return detail.account
+        return None
+
+    def by_identity(self, value: str) -> list[Any]:
+        """The users a ``userName eq`` / ``emails.value eq`` filter can match: the account the
+        email names (read by the user name it derives), and the one the index knows with
+        that email when it is another (a user named otherwise that carries the email)."""
+        email = normalize_user_name(value)
+        if not self.reads_accounts:
+            return list(self.all())
+        if not email:
+            return []
+        found: list[AccountDetail] = []
+        detail = self.runtime.read_account({"email": email})
+        if detail is not None:
+            self.index.put(detail.account)
+            found.append(detail)
+        known = self.index.by_email(email)
+        if known is not None and all(item.account.id != known.id for item in found):
+            other = self._find(known.id)
+            if other is not None:
+                found.append(other)
+        return [self.to_scim(item) for item in found]
+
+    def listing(self, scim_filter: Any | None, start: int, count: int) -> tuple[int, list[Any]]:
+        """The users matching a filter (parsed already), a page of them, and their number. No
+        filter reads the window's pages only; one that names a userName or email reads that
+        account; any other reads every account."""
+        if scim_filter is None:
+            return self.window(start, count)
+        value = identity_value(scim_filter)
+        candidates = self.by_identity(value) if value is not None else self.all()
+        matching = [user for user in candidates if scim_filter.match(user)]
+        return len(matching), matching[start - 1 : start - 1 + count]
+
+    def window(self, start: int, count: int) -> tuple[int, list[Any]]:
+        """Users ``start`` to ``start + count - 1`` (1-based) of the unfiltered list and the
+        total: only the bulk read's pages up to the window are read. The total is the
+        index's count, refreshed when the window shows an account the index does not know,
+        or exact when the read reached the end first."""
+        if not self.reads_accounts:
+            every = list(self.all())
+            return len(every), every[start - 1 : start - 1 + count]
+        self.index.ensure()
+        mark = self.index.mark()
+        wanted = start - 1 + count
+        accounts = _first_accounts(self.runtime.fetch(FetchKind.USERS), wanted)
+        unknown = [row for row in accounts if self.index.user(row.id) is None]
+        for row in accounts:
+            self.index.put(row)
+        total = len(accounts) if len(accounts) < wanted else None
+        if unknown or (total is not None and total != self.index.count()):
+            self.index.refresh(mark)
+        page = accounts[start - 1 :]
+        group_ids = GroupIds(self.index)
+        users = [self.to_scim(bulk_detail(row, group_ids.of(row))) for row in page]
+        return (self.index.count() if total is None else total), users
 
     # --- writing ---------------------------------------------------------------------
 
@@ -586,10 +790,7 @@ class Users:
             active=user.active,
         )
 
-    @staticmethod
-    def _check_emails(
-        wanted: Wanted, snapshot: Snapshot, native_id: str | None, *, changed: bool
-    ) -> None:
+    def _check_emails(self, wanted: Wanted, native_id: str | None, *, changed: bool) -> None:
         """``emails`` is read-only: it is the userName. A value that is another user's email is
         a conflict (409 ``uniqueness``), never a way to reach that user; another value is
         ignored when a POST or PUT carries it (RFC 7643 §7: read-only values given are ignored)
@@ -598,7 +799,7 @@ class Users:
             email = normalize_user_name(value)
             if not email or email == wanted.email:
                 continue
-            other = snapshot.by_email(email)
+            other = self._holder(email)
             if other is not None and other.id != native_id:
                 raise UniquenessException(detail=f"{email!r} is the email of another user")
             if changed:
@@ -611,24 +812,42 @@ class Users:
         return UniquenessException(detail=f"a user with userName {email!r} exists")
 
     def create(self, payload: Mapping[str, Any]) -> Any:
-        user = self.model.model_validate(payload, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        """POST: checked free (the index names any holder, its read confirms it) and created
+        under the userName's lock; answered from what was asked and what the create did,
+        without reading the account back."""
+        user = self._validated(payload, Context.RESOURCE_CREATION_REQUEST)
         wanted = self._wanted(user)
         with self._names.hold(wanted.email):
-            snapshot = Snapshot.read(self.runtime, policies=False, groups=False)
-            if snapshot.by_email(wanted.email) is not None:
+            if self._holder(wanted.email) is not None:
                 raise self._taken(wanted.email)
-            self._check_emails(wanted, snapshot, None, changed=False)
+            self._check_emails(wanted, None, changed=False)
             result = self.runtime.create(self._create_request(wanted))
             if not created_here(result) or result.account is None:
                 # another server (or the CLI) created it between the check and the create
                 raise self._taken(wanted.email)
             if wanted.active is False:  # provisioned disabled (a pre-hire, a suspension)
                 self.runtime.disable({"email": wanted.email})
-        return self.get(result.account.id)
+            if not self.reads_accounts:
+                return self.get(result.account.id)
+            account = _created_account(wanted, result, self.external_id)
+            self.index.put(account)
+        return self.to_scim(bulk_detail(account, {}))
+
+    def _validated(self, payload: Mapping[str, Any], context: Context) -> Any:
+        """A POST or PUT body as a User. Validated under scim2-models' default policy: under
+        :data:`IDENTITY_POLICY` it walks every string of the body to check that the policy can
+        compare it (3 ms a request), and that policy's comparison is the default one after a
+        strip, so it can compare exactly what the default can: the same bodies are refused."""
+        with DEFAULT_POLICY:
+            return self.model.model_validate(payload, scim_ctx=context)
 
     def _create_request(self, wanted: Wanted) -> dict[str, Any]:
-        # exclusive: a POST creates, never resumes an account another writer made meanwhile
+        # exclusive: a POST creates, never resumes an account another writer made meanwhile;
+        # checked_absent: the check above found no holder, so CreateUser comes first (IAM's
+        # answer still refuses a user made since)
         request: dict[str, Any] = {"email": wanted.email, "exclusive": True}
+        if self.reads_accounts:
+            request["checked_absent"] = True
         for key in ("first_name", "last_name", "display_name"):
             if getattr(wanted, key):
                 request[key] = getattr(wanted, key)
@@ -638,20 +857,21 @@ class Users:
         if attributes:
             request["attributes"] = attributes
         if wanted.policies:
-            request["grants"] = [f"policy:{arn}" for arn in sorted(wanted.policies)]
+            request["grants"] = [f"{POLICY}{arn}" for arn in sorted(wanted.policies)]
         return request
 
     def replace(self, native_id: str, payload: Mapping[str, Any]) -> Any:
-        user = self.model.model_validate(payload, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        user = self._validated(payload, Context.RESOURCE_REPLACEMENT_REQUEST)
         wanted = self._wanted(user, _carried(payload))
-        return self._apply(native_id, wanted, emails_changed=False)
+        return self._apply(self._read(native_id), wanted, emails_changed=False)
 
     def patch(self, native_id: str, payload: Mapping[str, Any]) -> Any:
         model: Any = self.model
         patch = PatchOp[model].model_validate(
             normalize_patch(payload), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
-        current = self.get(native_id)
+        detail = self._read(native_id)
+        current = self.to_scim(detail)
         patched = current.model_copy(deep=True)
         if not patch.patch(patched):
             return current
@@ -663,30 +883,29 @@ class Users:
         changed = {normalize_user_name(value) for value in _emails(patched)} != {
             normalize_user_name(value) for value in _emails(current)
         }
-        return self._apply(native_id, self._wanted(patched), emails_changed=changed)
+        return self._apply(detail, self._wanted(patched), emails_changed=changed)
 
-    def _apply(self, native_id: str, wanted: Wanted, *, emails_changed: bool) -> Any:
-        snapshot = Snapshot.read(self.runtime)
-        account = snapshot.account(native_id)
+    def _apply(self, detail: AccountDetail, wanted: Wanted, *, emails_changed: bool) -> Any:
+        account = detail.account
         if not account.email:
             raise MutabilityException(
                 detail=f"user {account.user_name!r} has no email tag: it is not managed by the "
                 "connector and cannot be changed through SCIM"
             )
-        self._check_emails(wanted, snapshot, native_id, changed=emails_changed)
+        self._check_emails(wanted, account.id, changed=emails_changed)
         if wanted.email == normalize_user_name(account.email):
-            return self._change(native_id, wanted, snapshot, account, rename=False)
+            return self._change(detail, wanted, rename=False)
         # a rename onto a userName: checked free and done under its lock, as a create is
         with self._names.hold(wanted.email):
-            users = Snapshot.read(self.runtime, policies=False, groups=False)
-            other = users.by_email(wanted.email)
-            if other is not None and other.id != native_id:
+            other = self._holder(wanted.email)
+            if other is not None and other.id != account.id:
                 raise self._taken(wanted.email)
-            return self._change(native_id, wanted, snapshot, account, rename=True)
+            return self._change(detail, wanted, rename=True)
 
-    def _change(
-        self, native_id: str, wanted: Wanted, snapshot: Snapshot, account: Account, *, rename: bool
-    ) -> Any:
+    def _change(self, detail: AccountDetail, wanted: Wanted, *, rename: bool) -> Any:
+        """Modify what differs, then enable, grant and revoke, then disable; answered from the
+        account read before and what each call did."""
+        account = detail.account
         assert account.email is not None
         change: dict[str, Any] = {"email": account.email}
         if rename:
@@ -705,29 +924,137 @@ class Users:
             attributes[EXTERNAL_ID] = wanted.external_id or ""
         if attributes:
             change["attributes"] = attributes
-        if len(change) > 1:
-            self.runtime.modify(change)
+        result = self.runtime.modify(change) if len(change) > 1 else None
         email = wanted.email
         if wanted.active is True and not account.enabled:
             self.runtime.enable({"email": email})
+        held = policies_of(detail)
         if wanted.policies is not None:
-            held = {row.policy_arn for row in snapshot.direct.get(native_id, ())}
             for arn in sorted(wanted.policies - held):
-                self.runtime.grant({"email": email, "entitlement": f"policy:{arn}"})
+                self.runtime.grant({"email": email, "entitlement": f"{POLICY}{arn}"})
             for arn in sorted(held - wanted.policies):
-                self.runtime.revoke({"email": email, "entitlement": f"policy:{arn}"})
+                self.runtime.revoke({"email": email, "entitlement": f"{POLICY}{arn}"})
+            held = wanted.policies
         if wanted.active is False and account.enabled:
             self.runtime.disable({"email": email})
-        return self.get(native_id)
+        if not self.reads_accounts:
+            return self.get(account.id)
+        changed = _changed_account(account, change, result, wanted, held)
+        self.index.put(changed)
+        return self.to_scim(AccountDetail(changed, groups_of(detail) + policy_holdings(held)))
 
     def delete(self, native_id: str) -> None:
-        account = Snapshot.read(self.runtime, policies=False).account(native_id)
+        account = self._read(native_id).account
         if not account.email:
             raise MutabilityException(
                 detail=f"user {account.user_name!r} has no email tag: it is not managed by the "
                 "connector and cannot be deleted through SCIM"
             )
         self.runtime.delete({"email": account.email})
+        self.index.drop(native_id)
+
+
+class GroupIds:
+    """Group name -> GroupId from the index, read again once when an account names a group
+    the index does not know (created behind the server's back)."""
+
+    def __init__(self, index: AccountIndex) -> None:
+        self._index = index
+        self._mark = index.group_mark()
+        self._ids = index.group_ids()
+        self._refreshed = False
+
+    def of(self, account: Account) -> Mapping[str, str]:
+        if not self._refreshed and any(name not in self._ids for name in account.groups):
+            self._index.refresh_groups(self._mark)
+            self._ids = self._index.group_ids()
+            self._refreshed = True
+        return self._ids
+
+
+def _first_accounts(rows: Iterator[Any], count: int) -> list[Account]:
+    """The first ``count`` accounts of a fetch; the fetch is closed after them, so no page
+    past them is asked for."""
+    try:
+        return list(islice((row for row in rows if isinstance(row, Account)), count))
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def _skipped(result: OperationResult | None) -> frozenset[str]:
+    """The attributes an operation did not write (the mapping writes them at other times)."""
+    if result is None:
+        return frozenset()
+    return frozenset(
+        step.target
+        for step in result.steps
+        if step.action == "write attribute" and step.status is StepStatus.SKIPPED
+    )
+
+
+def _created_account(wanted: Wanted, result: OperationResult, external_id: bool) -> Account:
+    """The account a create made, from what was asked and what the create reports."""
+    ref = result.account
+    assert ref is not None
+    skipped = _skipped(result)
+    attributes = {
+        name: value for name, value in wanted.attributes.items() if value and name not in skipped
+    }
+    if external_id and wanted.external_id and EXTERNAL_ID not in skipped:
+        attributes[EXTERNAL_ID] = wanted.external_id
+    names: dict[str, Any] = {
+        key: (getattr(wanted, key) or None) if key not in skipped else None
+        for key in ("first_name", "last_name", "display_name")
+    }
+    return Account(
+        id=ref.id,
+        user_name=ref.name,
+        email=wanted.email,
+        arn="",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        attributes=attributes,
+        policies=tuple(sorted(wanted.policies or ())),
+        enabled=wanted.active is not False,
+        **names,
+    )
+
+
+def _changed_account(
+    account: Account,
+    change: Mapping[str, Any],
+    result: OperationResult | None,
+    wanted: Wanted,
+    policies: Iterable[str],
+) -> Account:
+    """The account after a modify (``change``, as far as ``result`` says it wrote it), an
+    enable or disable, and grants or revokes leaving ``policies``."""
+    skipped = _skipped(result)
+    names: dict[str, Any] = {
+        key: change[key] or None
+        for key in ("first_name", "last_name", "display_name")
+        if key in change and key not in skipped
+    }
+    attributes = dict(account.attributes)
+    for name, value in change.get("attributes", {}).items():
+        if name in skipped:
+            continue
+        if value:
+            attributes[name] = value
+        else:
+            attributes.pop(name, None)
+    if result is not None and result.account is not None:
+        names["user_name"] = result.account.name
+    if "new_email" in change:
+        names["email"] = wanted.email
+    return evolve(
+        account,
+        attributes=attributes,
+        enabled=account.enabled if wanted.active is None else wanted.active,
+        policies=tuple(sorted(policies)),
+        **names,
+    )
 
 
 def _refuse_unstored(user: Any) -> None:

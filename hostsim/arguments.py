@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hostsim import bulk_import
+from hostsim.argtypes import PORT
 from hostsim.contract import FetchKind
 from hostsim.core import commands as core_commands
 
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("serve", "run the connector application: the SCIM 2.0 API at /scim/v2")
     sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sub.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks one)")
+    sub.add_argument("--port", type=PORT, default=8080, help="port (default 8080; 0 picks one)")
     sub.add_argument(
         "--open",
         dest="run_open",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from seeding import direct_policies_of, group, groups_of, policy, tags_of, user_names
 
+from hostsim.cli import main
 from hostsim.embedded_aws import EmbeddedAWS
 
 if TYPE_CHECKING:
@@ -267,3 +268,29 @@ def test_import_through_the_console_script(
     assert "line 2" in refused.stderr
     assert "kim@" in refused.stdout
     assert user_names(iam) == {"ivy@example.com", "jon@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["request", "show", "99999999999999999999999"], "argument id: expected an integer"),
+        (["request", "approve", "0"], "argument id: expected an integer from 1"),
+        (["runs", "--limit", "-5"], "argument --limit: expected an integer from 1 to 1,000,000"),
+        (["audit", "--limit", "10000000000000000000000"], "argument --limit"),
+        (["audit", "--request", "x1"], "argument --request: expected an integer, got 'x1'"),
+        (["reconcile", "--stale-days", "99999999"], "expected an integer from 0 to 3,650"),
+        (["reconcile", "--deletion-threshold", "101"], "expected an integer from 0 to 100"),
+        (["serve", "--open", "--port", "70000"], "argument --port: expected an integer from 0"),
+    ],
+)
+def test_a_number_out_of_range_is_a_usage_error_before_anything_opens(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Numbers past what they can name (SQLite stores no integer past 2**63 - 1, a port stops
+    at 65535) were a crash (OverflowError) or an odd result (``--limit -5``)."""
+    state = tmp_path / "state.sqlite3"
+    with pytest.raises(SystemExit) as stopped:
+        main(["--state", str(state), *args])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not state.exists()

@@ -21,6 +21,7 @@ from typing import Any
 from attrs import asdict
 
 from hostsim import output
+from hostsim.argtypes import LIMIT, ROW_ID, bounded
 from hostsim.contract.converter import structure
 from hostsim.contract.errors import ConnectorError, InvalidInput, Refused
 from hostsim.contract.model import OperationResult, Step
@@ -41,6 +42,7 @@ from hostsim.core.plan import Options, Remedy
 from hostsim.core.requests import Action, Request, Status
 from hostsim.core.settings import (
     CONFIG_TABLE,
+    NUMBER_RANGES,
     LeaverPolicy,
     check_connector,
     load_core_settings,
@@ -160,19 +162,19 @@ def _request_commands(command: Command, common: list[argparse.ArgumentParser]) -
         ("reject", "reject the step waiting for you"),
     ):
         sub = req(name, help_text)
-        sub.add_argument("id", type=int)
+        sub.add_argument("id", type=ROW_ID)
         sub.add_argument("--comment", default="")
     sub = req("withdraw", "take back your request while it is open")
-    sub.add_argument("id", type=int)
+    sub.add_argument("id", type=ROW_ID)
     sub = req("retry", "run a failed request again (what was done is not repeated)")
-    sub.add_argument("id", type=int)
+    sub.add_argument("id", type=ROW_ID)
     req("resume", "carry out requests an interrupted run left approved")
     sub = req("list", "requests, oldest first")
     sub.add_argument("--status", choices=[s.value for s in Status])
     sub.add_argument("--for", dest="identity", metavar="EMAIL")
     sub.add_argument("--waiting-for", metavar="EMAIL", help="only those waiting on this approver")
     sub = req("show", "one request with its approval chain and the connector's steps")
-    sub.add_argument("id", type=int)
+    sub.add_argument("id", type=ROW_ID)
     sub.add_argument(
         "--plan",
         action="store_true",
@@ -201,13 +203,13 @@ def _report_commands(command: Command) -> None:
     )
     sub.add_argument(
         "--stale-days",
-        type=int,
+        type=bounded(*NUMBER_RANGES["stale_days"]),
         metavar="N",
         help="days before a missing account is dropped (default: [idhub] stale_days, 7)",
     )
     sub.add_argument(
         "--deletion-threshold",
-        type=int,
+        type=bounded(*NUMBER_RANGES["deletion_threshold"]),
         metavar="PCT",
         help="refuse a run "
         "removing more than PCT%% of accounts (default: [idhub] deletion_threshold, "
@@ -216,13 +218,13 @@ def _report_commands(command: Command) -> None:
     sub.add_argument("--json", action="store_true")
 
     sub = command("runs", "the reconciliation runs, newest first, with their counts")
-    sub.add_argument("--limit", type=int, default=20)
+    sub.add_argument("--limit", type=LIMIT, default=20)
     sub.add_argument("--json", action="store_true")
 
     sub = command("audit", "the append-only audit log, oldest first")
-    sub.add_argument("--request", type=int, metavar="ID")
+    sub.add_argument("--request", type=ROW_ID, metavar="ID")
     sub.add_argument("--subject", metavar="WHO", help="entries about or by this person")
-    sub.add_argument("--limit", type=int, metavar="N", help="only the newest N")
+    sub.add_argument("--limit", type=LIMIT, metavar="N", help="only the newest N")
     sub.add_argument("--json", action="store_true")
 
 

@@ -103,49 +103,14 @@ def test_create_refuses_what_the_identity_store_cannot_hold_and_changes_nothing(
     aws: EmbeddedAWS, center: IdentityCenter, config: Path
 ) -> None:
     center.group("developers")
+    named = ("create", "ann@example.com", "--first-name", "A", "--last-name", "B")
     for args, fragment in (
         (("create", "ann@example.com", "--first-name", "Ann"), "last_name"),
+        ((*named, "--attr", "x=y"), "no home"),
+        ((*named, "--grant", "group:ghosts"), "group 'ghosts' does not exist"),
+        ((*named, "--grant", f"assignment:Nope@{ACCOUNT}"), "permission set 'Nope' does not exist"),
         (
-            ("create", "ann@example.com", "--first-name", "A", "--last-name", "B", "--attr", "x=y"),
-            "no home",
-        ),
-        (
-            (
-                "create",
-                "ann@example.com",
-                "--first-name",
-                "A",
-                "--last-name",
-                "B",
-                "--grant",
-                "group:ghosts",
-            ),
-            "group 'ghosts' does not exist",
-        ),
-        (
-            (
-                "create",
-                "ann@example.com",
-                "--first-name",
-                "A",
-                "--last-name",
-                "B",
-                "--grant",
-                f"assignment:Nope@{ACCOUNT}",
-            ),
-            "permission set 'Nope' does not exist",
-        ),
-        (
-            (
-                "create",
-                "ann@example.com",
-                "--first-name",
-                "A",
-                "--last-name",
-                "B",
-                "--grant",
-                "policy:arn:aws:iam::aws:policy/ReadOnlyAccess",
-            ),
+            (*named, "--grant", "policy:arn:aws:iam::aws:policy/ReadOnlyAccess"),
             "expected group:NAME or assignment",
         ),
     ):

@@ -9,16 +9,13 @@ connector sends an action the document does not allow. It never grants ``*`` or 
 from __future__ import annotations
 
 import copy
-import json
-from fnmatch import fnmatchcase
-from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code
+from idhub_aws_plugin.policy_file import PolicyFile, as_list
 from idhub_aws_plugin.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,30 +27,22 @@ SAMPLE_NAME = "idhub-permission-check"
 GROUP_MANAGEMENT_STATEMENT = "ManageGroupsWhenEnabled"
 
 
-@cache
+SHIPPED = PolicyFile(POLICY_FILE)
+
+
 def shipped_policy() -> dict[str, Any]:
     """The document as shipped in the package (path ``/``, any account)."""
-    text = resources.files("idhub_aws_plugin").joinpath(POLICY_FILE).read_text()
-    policy: dict[str, Any] = json.loads(text)
-    return policy
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
+    return SHIPPED.document
 
 
 def required_actions() -> frozenset[str]:
     """Every action the document allows, e.g. ``iam:CreateUser``."""
-    return frozenset(
-        action
-        for statement in shipped_policy()["Statement"]
-        for action in _as_list(statement["Action"])
-    )
+    return SHIPPED.actions
 
 
 def allows(action: str) -> bool:
     """Whether the shipped document allows ``action`` (case-insensitive, as IAM compares)."""
-    return any(fnmatchcase(action.lower(), allowed.lower()) for allowed in required_actions())
+    return SHIPPED.allows(action)
 
 
 def render_policy(settings: Settings, account: str = "*") -> dict[str, Any]:
@@ -70,7 +59,7 @@ def render_policy(settings: Settings, account: str = "*") -> dict[str, Any]:
             resource.replace(":iam::*:", f":iam::{account}:").replace(
                 ":user/*", f":user{settings.user_path}*"
             )
-            for resource in _as_list(statement["Resource"])
+            for resource in as_list(statement["Resource"])
         ]
         if statement["Sid"] == "CheckTheConnectorsOwnPermissions" and settings.assume_role:
             resources_ = [settings.assume_role.role_arn]
@@ -99,10 +88,10 @@ def check_permissions(iam: IAMClient, principal_arn: str, settings: Settings) ->
     missing: list[str] = []
     try:
         for statement in render_policy(settings, account)["Statement"]:
-            resource = _sample_resource(_as_list(statement["Resource"])[0])
+            resource = _sample_resource(as_list(statement["Resource"])[0])
             pages = iam.get_paginator("simulate_principal_policy").paginate(
                 PolicySourceArn=principal_arn,
-                ActionNames=_as_list(statement["Action"]),
+                ActionNames=as_list(statement["Action"]),
                 ResourceArns=[resource],
                 PaginationConfig=PAGE,
             )

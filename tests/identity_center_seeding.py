@@ -32,16 +32,33 @@ class IdentityCenter:
         made = self.sso.create_permission_set(InstanceArn=self.instance_arn, Name=name)
         return str(made["PermissionSet"]["PermissionSetArn"])
 
-    def assign_group(self, group_id: str, permission_set_arn: str, account: str = ACCOUNT) -> None:
-        """Assign a permission set to a group, as an administrator would, and await it."""
-        started = self.sso.create_account_assignment(
+    def start_assignment(
+        self,
+        principal_type: str,
+        principal_id: str,
+        permission_set_arn: str,
+        account: str = ACCOUNT,
+        *,
+        delete: bool = False,
+    ) -> dict[str, Any]:
+        """Create (or delete) an account assignment as an administrator would: the request's
+        status as AWS first answers it (``IN_PROGRESS``), not awaited."""
+        call = self.sso.delete_account_assignment if delete else self.sso.create_account_assignment
+        answer = call(
             InstanceArn=self.instance_arn,
             TargetId=account,
             TargetType="AWS_ACCOUNT",
             PermissionSetArn=permission_set_arn,
-            PrincipalType="GROUP",
-            PrincipalId=group_id,
-        )["AccountAssignmentCreationStatus"]
+            PrincipalType=principal_type,
+            PrincipalId=principal_id,
+        )
+        key = "AccountAssignmentDeletionStatus" if delete else "AccountAssignmentCreationStatus"
+        status: dict[str, Any] = answer[key]
+        return status
+
+    def assign_group(self, group_id: str, permission_set_arn: str, account: str = ACCOUNT) -> None:
+        """Assign a permission set to a group, as an administrator would, and await it."""
+        started = self.start_assignment("GROUP", group_id, permission_set_arn, account)
         status = started
         while status["Status"] == "IN_PROGRESS":
             status = self.sso.describe_account_assignment_creation_status(

@@ -7,18 +7,18 @@ aws-identity-center."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from hostsim.embedded_aws import Call
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.client import USER_AGENT
 from idhub_aws_plugin.identity_center import permissions as identity_center_permissions
 from idhub_aws_plugin.identity_center.connector import USER_AGENT as IDENTITY_CENTER_AGENT
+from idhub_aws_plugin.policy_file import PolicyFile
 
-#: Each connector's user agent, its policy file and the check of an action against it.
-POLICIES: dict[str, tuple[str, Callable[[str], bool]]] = {
-    USER_AGENT: ("iam-policy.json", permissions.allows),
-    IDENTITY_CENTER_AGENT: ("identity-center-policy.json", identity_center_permissions.allows),
+#: Each connector's user agent and its policy file.
+POLICIES: dict[str, PolicyFile] = {
+    USER_AGENT: permissions.SHIPPED,
+    IDENTITY_CENTER_AGENT: identity_center_permissions.SHIPPED,
 }
 
 
@@ -48,7 +48,7 @@ class ActionLog:
                 action
                 for agent, actions in self.sent.items()
                 for action in actions
-                if not POLICIES[agent][1](action)
+                if not POLICIES[agent].allows(action)
             )
 
 

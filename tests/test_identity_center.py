@@ -331,9 +331,9 @@ def test_the_readme_shows_the_shipped_identity_center_policy(
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## IAM Identity Center", 1)[1]
     block = section.split("```json\n", 1)[1].split("```", 1)[0]
-    assert json.loads(block) == permissions.shipped_policy()
+    assert json.loads(block) == permissions.SHIPPED.document
     printed = hostsim(aws, config, "permissions").stdout
-    assert json.loads(printed) == permissions.shipped_policy()
+    assert json.loads(printed) == permissions.SHIPPED.document
 
 
 def test_the_config_file_can_pick_the_connector_and_the_option_wins(

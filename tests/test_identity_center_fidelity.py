@@ -29,15 +29,7 @@ def _user(center: IdentityCenter, name: str = "ada@example.com") -> str:
 
 
 def _assign(center: IdentityCenter, user_id: str, arn: str) -> dict[str, Any]:
-    status: dict[str, Any] = center.sso.create_account_assignment(
-        InstanceArn=center.instance_arn,
-        TargetId=ACCOUNT,
-        TargetType="AWS_ACCOUNT",
-        PermissionSetArn=arn,
-        PrincipalType="USER",
-        PrincipalId=user_id,
-    )["AccountAssignmentCreationStatus"]
-    return status
+    return center.start_assignment("USER", user_id, arn)
 
 
 def _creation_status(center: IdentityCenter, request_id: str) -> dict[str, Any]:
@@ -139,14 +131,7 @@ def test_a_deletion_is_asynchronous_too(aws: EmbeddedAWS, center: IdentityCenter
     started = _assign(center, user_id, arn)
     _creation_status(center, started["RequestId"])
     _creation_status(center, started["RequestId"])
-    deleting = center.sso.delete_account_assignment(
-        InstanceArn=center.instance_arn,
-        TargetId=ACCOUNT,
-        TargetType="AWS_ACCOUNT",
-        PermissionSetArn=arn,
-        PrincipalType="USER",
-        PrincipalId=user_id,
-    )["AccountAssignmentDeletionStatus"]
+    deleting = center.start_assignment("USER", user_id, arn, delete=True)
     assert deleting["Status"] == "IN_PROGRESS"
     assert center.assignments(user_id) == {(arn, ACCOUNT)}
     for expected in ("IN_PROGRESS", "SUCCEEDED"):

@@ -167,5 +167,5 @@ class IdentityCenterConnector:
             identifier="email",
             attributes=tuple(core + extra),
             entitlement_kinds=ENTITLEMENT_KINDS,
-            required_permissions=json.dumps(permissions.shipped_policy(), indent=2),
+            required_permissions=json.dumps(permissions.SHIPPED.document, indent=2),
         )

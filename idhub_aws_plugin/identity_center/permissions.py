@@ -7,31 +7,8 @@ for ``iam-policy.json``.
 
 from __future__ import annotations
 
-import json
-from fnmatch import fnmatchcase
-from functools import cache
-from importlib import resources
-from typing import Any
+from idhub_aws_plugin.policy_file import PolicyFile
 
 POLICY_FILE = "identity-center-policy.json"
-
-
-@cache
-def shipped_policy() -> dict[str, Any]:
-    text = resources.files("idhub_aws_plugin").joinpath(POLICY_FILE).read_text()
-    policy: dict[str, Any] = json.loads(text)
-    return policy
-
-
-def required_actions() -> frozenset[str]:
-    """Every action the document allows, e.g. ``identitystore:CreateUser``."""
-    found: set[str] = set()
-    for statement in shipped_policy()["Statement"]:
-        actions = statement["Action"]
-        found.update([actions] if isinstance(actions, str) else actions)
-    return frozenset(found)
-
-
-def allows(action: str) -> bool:
-    """Whether the shipped document allows ``action`` (case-insensitive, as IAM compares)."""
-    return any(fnmatchcase(action.lower(), allowed.lower()) for allowed in required_actions())
+#: The document (``SHIPPED.document``), its actions and ``SHIPPED.allows(action)``.
+SHIPPED = PolicyFile(POLICY_FILE)

@@ -150,3 +150,13 @@ def leave_while(hub: IDHub, other: subprocess.Popen[str], email: str) -> subproc
     assert other.poll() is None, "the race was lost before it started: IAM was not slow enough"
     hub.aws.request_delay = 0.0
     return leaver
+
+
+def waited_leave(leaver: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    """A :func:`leave_while` leaver's JSON and stderr, once it ended well, having waited for
+    the work in flight for its person (the race really happened)."""
+    code, stdout, stderr = finished(leaver)
+    assert code == 0, stderr
+    left: dict[str, Any] = json.loads(stdout)
+    assert left["waited"] is True
+    return left, stderr

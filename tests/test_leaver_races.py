@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from idhub_cli import IDHub, finished, killed_at_first, leave_while, left_at, query, wait_for
+from idhub_cli import (
+    IDHub,
+    finished,
+    killed_at_first,
+    leave_while,
+    left_at,
+    query,
+    wait_for,
+    waited_leave,
+)
 from seeding import group, groups_of, policy, user_names
 
 from hostsim.core import claims
@@ -94,10 +103,7 @@ def test_a_leaver_during_a_fulfilment_in_flight_wins_and_the_fulfilment_undoes_i
         f"hostsim: error: request {number} was not carried out: undone: {U7} left while this "
         f"ran; {undone}" in stderr
     )
-    code, stdout, stderr = finished(leaver)
-    assert code == 0, stderr
-    left = json.loads(stdout)
-    assert left["waited"] is True
+    left, stderr = waited_leave(leaver)
     assert "waiting for work in progress for them in another process" in stderr
     assert left["undone"] == [f"request {number} (grant {GROUP_ID}): {undone}"]
     assert left["identity"]["left_at"]
@@ -140,10 +146,7 @@ def test_a_leaver_during_a_restoring_reconciliation_wins_and_the_remedy_undoes_i
     assert (finding["kind"], finding["action"]) == ("missing-account", "create")
     assert finding["outcome"] == f"undone: {U7} left while this ran; {undone}"
     assert report["counts"] == {"create:undone": 1, "missing-account": 1}
-    code, stdout, stderr = finished(leaver)
-    assert code == 0, stderr
-    left = json.loads(stdout)
-    assert left["waited"] is True
+    left, stderr = waited_leave(leaver)
     assert left["undone"] == [f"reconciliation run {report['run']} (create {U7}): {undone}"]
     nothing_left_for_u7(hub, iam)
     assert aws.calls().count("CreateUser") == 1  # the remedy's, undone; nothing made it again

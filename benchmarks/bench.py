@@ -17,6 +17,12 @@ group and a policy each, ours again on the same file (a re-run: one bulk read, n
 Targets (from the issue): fetch within 1.5x of the floor and at least 10x faster than the naive
 reader; import at least 4x faster than the sequential script at 50 ms a call.
 
+Organization (``--skip organization`` leaves it out): ``hostsim fetch users`` with
+``[aws-iam.organization]`` over 50 member accounts of 100 users each at 20 ms a call (every
+account read concurrently), beside the same settings with ``max_concurrency = 1`` (the accounts
+one after another) and beside ``--account`` reading one of them; target within 2x of the one
+account.
+
 SCIM (``--skip scim`` leaves it out): the initial sync an Entra ID or Okta tenant makes of 200
 users on a 5,000-user account at 20 ms a call, ``GET /Users?filter=userName eq "..."`` then
 ``POST /Users`` for each, against the app ``hostsim serve`` runs, beside the least work IAM's
@@ -37,9 +43,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostsim.embedded_aws import EmbeddedAWS, moto_state
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = HERE / "workloads.py"
@@ -68,14 +77,17 @@ class Measure:
     rss_growth_mib: float
     #: What the workload started before its timer (the SCIM server's start-up reads).
     setup_seconds: float = 0.0
+    #: Seconds the embedded AWS spent serving the run's requests, one at a time.
+    served_seconds: float = 0.0
 
 
 # --- seeding (not measured) ------------------------------------------------------------
 
 
-def seed_groups_and_policies(aws: EmbeddedAWS) -> list[str]:
-    """GROUPS groups carrying one customer policy each; returns the policy ARNs."""
-    iam = aws.iam_client()
+def seed_groups_and_policies(aws: EmbeddedAWS, iam: IAMClient | None = None) -> list[str]:
+    """GROUPS groups carrying one customer policy each (through ``iam``, default the
+    management account's client); returns the policy ARNs."""
+    iam = iam or aws.iam_client()
     arns = []
     for index in range(GROUPS):
         arn = iam.create_policy(PolicyName=f"policy-{index:02}", PolicyDocument=POLICY)["Policy"][
@@ -87,11 +99,14 @@ def seed_groups_and_policies(aws: EmbeddedAWS) -> list[str]:
     return arns
 
 
-def seed_users(aws: EmbeddedAWS, start: int, end: int, arns: Sequence[str]) -> None:
+def seed_users(
+    aws: EmbeddedAWS, start: int, end: int, arns: Sequence[str], account_id: str | None = None
+) -> None:
     """Users ``start`` to ``end - 1`` as the connector makes them (email, names in tags), each
-    in two groups, every fifth with a policy attached directly; straight into moto's backend,
-    for speed. The account grows from one measured size to the next."""
-    backend = moto_state.iam_backend(aws.account_id)
+    in two groups, every fifth with a policy attached directly; straight into moto's backend
+    (of ``account_id``, default the management account), for speed. The account grows from one
+    measured size to the next."""
+    backend = moto_state.iam_backend(account_id or aws.account_id)
     if len(backend.users) != start:
         raise RuntimeError(f"expected {start} users, found {len(backend.users)}")
     for index in range(start, end):
@@ -124,10 +139,18 @@ def write_joiners(path: Path, count: int, arns: Sequence[str]) -> None:
 
 
 def run(
-    aws: EmbeddedAWS, section: str, label: str, size: int, workload: str, *args: str
+    aws: EmbeddedAWS,
+    section: str,
+    label: str,
+    size: int,
+    workload: str,
+    *args: str,
+    service: str | None = "iam",
 ) -> Measure:
-    """Run one workload in a fresh process and collect what it cost."""
+    """Run one workload in a fresh process and collect what it cost (the calls of
+    ``service``; None: of every service, STS and Organizations too)."""
     aws.clear_calls()
+    served = aws.served_seconds
     env = aws.subprocess_env()
     done = subprocess.run(
         [sys.executable, str(WORKLOADS), workload, *args],
@@ -139,7 +162,7 @@ def run(
     if done.returncode != 0:
         raise SystemExit(f"{workload} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    calls = aws.calls()
+    calls = aws.calls(service)
     measure = Measure(
         section=section,
         label=label,
@@ -151,6 +174,7 @@ def run(
         peak_rss_mib=result["peak_rss_mib"],
         rss_growth_mib=result["peak_rss_mib"] - result["rss_start_mib"],
         setup_seconds=result.get("setup_seconds", 0.0),
+        served_seconds=aws.served_seconds - served,
     )
     print(f"  {label:<46} {size:>6,} users  {measure.seconds:8.2f} s", file=sys.stderr)
     return measure
@@ -224,18 +248,73 @@ def scim_section(aws: EmbeddedAWS, size: int, rows: int, delay: float) -> list[M
     return measures
 
 
+def organization_section(
+    aws: EmbeddedAWS, accounts: int, users: int, delay: float
+) -> list[Measure]:
+    """An organization of ``accounts`` members of ``users`` users each (the management account
+    left out of scope), read by ``hostsim fetch users`` every account concurrently, one after
+    another (``max_concurrency = 1``) and one account alone (``--account``); beside them, one
+    account holding as many users as the whole organization (the management account, read
+    without organization settings). A first read, not measured, warms moto's backend of each
+    account (built on its first request)."""
+    aws.request_delay = 0
+    aws.reset()
+    organization = aws.create_organization([f"member-{index:02}" for index in range(accounts)])
+    for member in organization.members:
+        arns = seed_groups_and_policies(aws, aws.member_iam_client(member.id))
+        seed_users(aws, 0, users, arns, member.id)
+    total = accounts * users
+    seed_users(aws, 0, total, seed_groups_and_policies(aws))
+    print(
+        f"organization, {accounts} accounts x {users:,} users, {delay * 1000:g} ms a call:",
+        file=sys.stderr,
+    )
+    first = organization.members[0].id
+    measures = []
+    with tempfile.TemporaryDirectory() as scratch:
+        configs = {}
+        for concurrency in (None, 1):
+            config = configs[concurrency] = Path(scratch) / f"organization-{concurrency}.toml"
+            extra = "" if concurrency is None else f"max_concurrency = {concurrency}\n"
+            config.write_text(
+                f"[aws-iam.organization]\ninclude_management_account = false\n{extra}",
+                encoding="utf-8",
+            )
+        plain = Path(scratch) / "one-account.toml"
+        plain.write_text("[aws-iam]\n", encoding="utf-8")
+        run(aws, "warm-up", "warm-up", total, "fetch-organization", "--config", str(configs[None]))
+        aws.request_delay = delay
+        for label, config, account, size in (
+            (f"ours: hostsim fetch users, {accounts} accounts", configs[None], None, total),
+            (
+                f"one after another: max_concurrency = 1, {accounts} accounts",
+                configs[1],
+                None,
+                total,
+            ),
+            ("one account: hostsim fetch users --account", configs[None], first, users),
+            (f"same users in one account: hostsim fetch users, {total:,}", plain, None, total),
+        ):
+            args = ["--config", str(config), *(["--account", account] if account else [])]
+            measures.append(
+                run(aws, "organization", label, size, "fetch-organization", *args, service=None)
+            )
+    return measures
+
+
 # --- reporting -------------------------------------------------------------------------
 
 
 def table(measures: Sequence[Measure]) -> str:
     lines = [
-        "| workload | users | delay/call | IAM calls | wall time | peak RSS (growth) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| workload | users | delay/call | AWS calls | wall time | moto busy | peak RSS (growth) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in measures:
         lines.append(
             f"| {m.section}: {m.label} | {m.size:,} | {m.delay * 1000:g} ms | {m.calls:,} "
-            f"| {m.seconds:.2f} s | {m.peak_rss_mib:.0f} MiB (+{m.rss_growth_mib:.1f}) |"
+            f"| {m.seconds:.2f} s | {m.served_seconds:.2f} s "
+            f"| {m.peak_rss_mib:.0f} MiB (+{m.rss_growth_mib:.1f}) |"
         )
     return "\n".join(lines)
 
@@ -278,6 +357,20 @@ def verdicts(measures: Sequence[Measure]) -> str:
                 f"- import, {size:,} joiners at {delay:g} ms: sequential / ours = {ratio:.1f}x "
                 f"(target >= 4x: {'met' if ratio >= 4 else 'MISSED'})"
             )
+    organization = {m.label.split(":", 1)[0]: m for m in measures if m.section == "organization"}
+    if {"ours", "one account", "one after another", "same users in one account"} <= set(
+        organization
+    ):
+        ours, one = organization["ours"], organization["one account"]
+        ratio = ours.seconds / one.seconds
+        same = organization["same users in one account"]
+        lines.append(
+            f"- organization fetch of {ours.size:,} users: ours / one account = {ratio:.2f}x "
+            f"(target <= 2x: {'met' if ratio <= 2 else 'MISSED'}); one after another / ours = "
+            f"{organization['one after another'].seconds / ours.seconds:.1f}x; ours / the same "
+            f"users in one account = {ours.seconds / same.seconds:.2f}x; moto (serving one "
+            f"request at a time) was busy {ours.served_seconds:.2f} s of ours"
+        )
     scim = {m.label.split(":", 1)[0]: m for m in measures if m.section == "scim"}
     if {"ours", "floor"} <= set(scim):
         time_ratio = scim["ours"].seconds / scim["floor"].seconds
@@ -312,7 +405,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scim-delay", type=float, default=0.020, help="seconds per call for scim (0.020)"
     )
-    parser.add_argument("--skip", choices=["fetch", "import", "scim"], action="append", default=[])
+    parser.add_argument(
+        "--org-accounts", type=int, default=50, help="member accounts for organization (50)"
+    )
+    parser.add_argument(
+        "--org-users", type=int, default=100, help="users in each member account (100)"
+    )
+    parser.add_argument(
+        "--org-delay", type=float, default=0.020, help="seconds per call for organization (0.020)"
+    )
+    parser.add_argument(
+        "--skip",
+        choices=["fetch", "import", "scim", "organization"],
+        action="append",
+        default=[],
+    )
     parser.add_argument("--json", type=Path, help="also write every measure to this file")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",") if size]
@@ -328,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measures += import_section(aws, import_sizes, args.import_delay, args.workers)
         if "scim" not in args.skip:
             measures += scim_section(aws, args.scim_size, args.scim_rows, args.scim_delay)
+        if "organization" not in args.skip:
+            measures += organization_section(aws, args.org_accounts, args.org_users, args.org_delay)
     command = " ".join(["python benchmarks/bench.py", *(argv or sys.argv[1:])]).strip()
     print(f"\n`{command}` ({os.cpu_count()} CPUs, {time.perf_counter() - started:.0f} s)\n")
     print(table(measures))

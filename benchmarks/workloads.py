@@ -1,6 +1,6 @@
 """The measured workloads, each run in a fresh process by ``bench.py``.
 
-    python benchmarks/workloads.py WORKLOAD [--csv FILE] [--workers N]
+    python benchmarks/workloads.py WORKLOAD [--csv FILE] [--workers N] [--config F --account ID]
 
 The environment points boto3 (and the connector) at the embedded AWS the parent runs. Every
 workload imports what it needs first, then times its work from a warm interpreter: building its
@@ -68,6 +68,15 @@ def _rows_written(run: Callable[[], int]) -> int:
 def fetch_ours(kind: str) -> int:
     """``hostsim fetch KIND --jsonl``, in this process."""
     return _rows_written(lambda: hostsim(["fetch", kind, "--jsonl"]))
+
+
+def fetch_organization(config: str, account: str | None) -> int:
+    """``hostsim fetch users --jsonl`` with an organization's settings: every in-scope
+    account, or the one ``--account`` names."""
+    narrowed = ["--account", account] if account else []
+    return _rows_written(
+        lambda: hostsim(["fetch", "users", "--jsonl", "--config", config, *narrowed])
+    )
 
 
 def fetch_bulk_floor() -> int:
@@ -257,6 +266,7 @@ WORKLOADS: dict[str, Callable[[argparse.Namespace], int]] = {
     "fetch-policy-access": lambda _args: fetch_ours("policy-access"),
     "fetch-bulk-floor": lambda _args: fetch_bulk_floor(),
     "fetch-naive": lambda _args: fetch_naive(),
+    "fetch-organization": lambda args: fetch_organization(args.config, args.account),
     "import-ours": lambda args: import_ours(args.csv, args.workers),
     "import-plan": lambda args: import_plan(args.csv),
     "import-sequential": lambda args: import_sequential(args.csv),
@@ -275,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rows", type=int, default=200, help="users a SCIM sync creates")
+    parser.add_argument("--config", help="a hostsim config file (fetch-organization)")
+    parser.add_argument("--account", help="the one account to read (fetch-organization)")
     args = parser.parse_args(argv)
     _warm_up()
     start_rss = _memory_mib("VmRSS")

@@ -7,6 +7,7 @@ command lines and hand them to the very same functions, without going through ``
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ def _workers(text: str) -> int:
             f"expected a number of workers from 1 to {bulk_import.MAX_WORKERS}, got {text!r}"
         )
     return int(text)
+
+
+def _account_option(parser: argparse.ArgumentParser) -> None:
+    """``--account ID``: run the command on one target account of the connector (an AWS
+    account of an organization); required for a change when the settings span several."""
+    parser.add_argument(
+        "--account",
+        type=core_commands.account_id,  # the one check of an id, IDHub's commands' too
+        metavar="ID",
+        help="the target account (12-digit AWS account id) to act in; needed for a change "
+        "when the settings span an organization (`hostsim accounts` lists them)",
+    )
 
 
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
@@ -65,7 +78,9 @@ def _attribute_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan_option(parser: argparse.ArgumentParser) -> None:
-    """``--json`` and ``--plan``, the options of every command that changes an account."""
+    """``--json``, ``--plan`` and ``--account``, the options of every command that changes an
+    account."""
+    _account_option(parser)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--plan",
@@ -73,6 +88,26 @@ def _plan_option(parser: argparse.ArgumentParser) -> None:
         help="show what it would do (reads only, nothing is changed); exit 2 for input the "
         "real run would refuse",
     )
+
+
+def _connection_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """The commands about the connection itself: test, schema, permissions, accounts."""
+    sub = command("test", "check the connection and credentials (changes nothing)")
+    sub.add_argument("--json", action="store_true")
+    _account_option(sub)
+    sub = command("schema", "show the account attributes and entitlement kinds on offer")
+    sub.add_argument("--json", action="store_true")
+    _account_option(sub)
+    sub = command(
+        "permissions", "print the permission policy the connector needs, for these settings"
+    )
+    _account_option(sub)
+    sub = command(
+        "accounts",
+        "list the target accounts in scope (an organization's AWS accounts) and whether each "
+        "can be reached now; exit 1 when some cannot",
+    )
+    sub.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,11 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("plugins", "list the connectors found through the 'idhub' entry point")
     sub.add_argument("--json", action="store_true")
     command("demo", "run the joiner-mover-leaver lifecycle on an embedded AWS (no credentials)")
-    sub = command("test", "check the connection and credentials (changes nothing)")
-    sub.add_argument("--json", action="store_true")
-    sub = command("schema", "show the account attributes and entitlement kinds on offer")
-    sub.add_argument("--json", action="store_true")
-    command("permissions", "print the permission policy the connector needs, for these settings")
+    _connection_commands(command)
 
     sub = command("create", "create an account (a joiner), optionally with initial grants")
     sub.add_argument("email")
@@ -139,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         "import",
         "create many joiners from a CSV file with the header "
-        f"{','.join(bulk_import.COLUMNS)} (grants separated by ';'); every row is validated "
-        "before anything changes, and re-running the same file changes nothing",
+        f"{','.join(bulk_import.COLUMNS)} (grants separated by ';') and optionally "
+        f"{bulk_import.ACCOUNT_COLUMN} (the row's target account; empty: --account); every row "
+        "is validated before anything changes, and re-running the same file changes nothing",
     )
     sub.add_argument("file", metavar="FILE", help="the CSV file ('-' for standard input)")
     sub.add_argument(
@@ -161,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve without authentication (loopback addresses only; development)",
     )
+    _account_option(sub)
 
     core_commands.add_commands(command, common, _key_value)
 
@@ -175,4 +208,5 @@ def build_parser() -> argparse.ArgumentParser:
     formats = sub.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="a JSON array (streamed)")
     formats.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    _account_option(sub)
     return parser

@@ -30,6 +30,15 @@ empty name cell means "not given".
    the one whose CreateUser IAM refused as existing reports the row ``unchanged`` or
    ``updated``, never ``created``.
 
+**Several target accounts.** The file may carry an ``account`` column: each row's target
+account (a 12-digit AWS account id of an organization; empty: the ``--account`` given). The
+rows are grouped by account and each group is checked and planned through the runtime bound
+to its account (``Runtime.for_account``: one bulk read per account), every row of every
+account before any change; then every row is created in its account. A row with no account
+when the settings span several is refused with its line; an account out of scope refuses its
+rows; for a connector of one account, an account other than the one its credentials reach is
+refused. Without the column, the import is that of one account, as it always was.
+
 ``import --plan`` stops after step 1 and prints each row's plan (``would create``, ``would
 update``, ``unchanged``, ``failed``) in the table and JSON of a real run.
 """
@@ -42,13 +51,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from hostsim.contract.errors import AlreadyExists, ConnectorError, InvalidInput
 from hostsim.contract.model import WOULD, Capability, OperationResult, Step, StepStatus
 from hostsim.runtime import Runtime
 
 COLUMNS = ("email", "first_name", "last_name", "display_name", "grants")
+#: The optional column naming each row's target account (an AWS account id).
+ACCOUNT_COLUMN = "account"
 GRANT_SEPARATOR = ";"
 DEFAULT_WORKERS = 8
 #: The connector's clients keep 32 connections (``max_pool_connections``); more workers than
@@ -92,6 +103,9 @@ class ImportRow:
     #: Why the row's create would fail on its own (a user of that name is someone else's),
     #: from its plan: the row is reported failed without a call.
     failure: str | None = None
+    #: The row's target account: its ``account`` cell, or once validated the ``--account``
+    #: given for an empty one; None: the runtime's own (no column, no ``--account``).
+    account: str | None = None
 
     @property
     def email(self) -> str:
@@ -120,6 +134,9 @@ class RowResult:
     detail: str = ""
     account_id: str | None = None
     steps: tuple[Step, ...] = ()
+    #: The target account the row was created in (``ImportRow.account``); not the IAM user id
+    #: that ``account_id`` is.
+    target_account: str | None = None
 
 
 class ImportRefused(InvalidInput):
@@ -145,6 +162,8 @@ class ImportFile:
 
     rows: tuple[ImportRow, ...]
     problems: tuple[RowProblem, ...] = ()
+    #: Whether the header had the ``account`` column (results then name each row's account).
+    by_account: bool = False
 
 
 def read_rows(lines: Iterable[str]) -> ImportFile:
@@ -167,14 +186,28 @@ def read_rows(lines: Iterable[str]) -> ImportFile:
             continue  # blank line
         if len(record) != len(names):
             problems.append(RowProblem(line, f"expected {len(names)} fields, found {len(record)}"))
-        else:
-            rows.append(ImportRow(line, _payload(dict(zip(names, record, strict=True)))))
-    return ImportFile(tuple(rows), tuple(problems))
+            continue
+        cells = dict(zip(names, record, strict=True))
+        account = cells.get(ACCOUNT_COLUMN, "").strip() or None
+        if account is not None and not is_account_id(account):
+            problems.append(RowProblem(line, f"account: {account[:30]!r} is not {ACCOUNT_ID}"))
+            continue
+        rows.append(ImportRow(line, _payload(cells), account=account))
+    return ImportFile(tuple(rows), tuple(problems), by_account=ACCOUNT_COLUMN in names)
+
+
+#: What an ``account`` cell holds.
+ACCOUNT_ID = "a 12-digit AWS account id"
+
+
+def is_account_id(text: str) -> bool:
+    """Whether ``text`` is an AWS account id (12 ASCII digits)."""
+    return len(text) == 12 and text.isascii() and text.isdigit()
 
 
 def _header_problems(names: list[str]) -> list[RowProblem]:
     missing = [name for name in COLUMNS if name not in names]
-    unknown = [name for name in names if name not in COLUMNS]
+    unknown = [name for name in names if name not in (*COLUMNS, ACCOUNT_COLUMN)]
     twice = sorted({name for name in names if names.count(name) > 1})
     problems = []
     if missing:
@@ -205,28 +238,125 @@ def _payload(cells: dict[str, str]) -> dict[str, Any]:
 # --- validating ---------------------------------------------------------------------------
 
 
+#: The runtime bound to each target account of one import, bound once and shared by its
+#: validation and its provisioning (rows without an account use the runtime itself).
+Targets = dict[str, Runtime]
+
+
 def validate(
     runtime: Runtime,
     parsed: ImportFile,
     workers: int = DEFAULT_WORKERS,
     on_row: Callable[[ImportRow], None] | None = None,
+    *,
+    account: str | None = None,
+    targets: Targets | None = None,
 ) -> tuple[ImportRow, ...]:
     """Check every row as its create would, changing nothing, and return the rows to create;
     raise :class:`ImportRefused` listing every problem of the file. A failure that is not about
     the input (no permission, throttling beyond the retries) is raised as it is: nothing was
     changed either. ``on_row`` is called (from a worker thread) as each row's check ends.
 
-    A connector that can plan checks and plans every row from one bulk read
-    (:func:`_planned`); the rows come back with their plans, so :func:`provision` writes only
-    those that need it."""
+    ``account`` is the target account of the rows whose ``account`` cell is empty (the CLI's
+    ``--account``); the rows are checked per target account, each group on the runtime bound
+    to it (kept in ``targets`` for :func:`provision`), every group before the file is
+    accepted or refused. A connector that can plan checks and plans every row from one bulk
+    read per account (:func:`_planned`); the rows come back with their plans, so
+    :func:`provision` writes only those that need it."""
     if Capability.CREATE not in runtime.connector_type.capabilities:
         raise InvalidInput(f"connector {runtime.connector_type.name!r} does not support create")
-    rows = parsed.rows
-    problems = [*parsed.problems, *_host_problems(runtime, rows)]
+    targets = {} if targets is None else targets
+    rows, problems = _assigned(runtime, parsed, account)
+    problems = [*parsed.problems, *problems]
+    groups: list[tuple[Runtime, list[ImportRow]]] = []
+    for target_account, group in _by_account(rows).items():
+        try:
+            target = _target(runtime, targets, target_account)
+        except ConnectorError as exc:
+            if not exc.invalid_input:
+                raise
+            problems += [
+                RowProblem(row.line, f"account {target_account}: {exc.message}") for row in group
+            ]
+            continue
+        problems += _host_problems(target, group)
+        groups.append((target, group))
     if Capability.PLAN in runtime.connector_type.capabilities:
-        return _planned(runtime, rows, problems, on_row)
+        if problems:
+            raise ImportRefused(problems)
+        planned: list[ImportRow] = []
+        for target, group in groups:
+            planned += _planned(target, group, problems, on_row)
+        if problems:
+            raise ImportRefused(problems)
+        return tuple(sorted(planned, key=lambda row: row.line))
     bad = {problem.line for problem in problems}
-    to_check = list(_each_grant_once([row for row in rows if row.line not in bad]))
+    for target, group in groups:
+        problems += _checked(target, [row for row in group if row.line not in bad], workers, on_row)
+    if problems:
+        raise ImportRefused(problems)
+    return rows
+
+
+def _assigned(
+    runtime: Runtime, parsed: ImportFile, account: str | None
+) -> tuple[tuple[ImportRow, ...], list[RowProblem]]:
+    """The rows with their target account (an empty cell: ``account``), and a problem for each
+    row left without one when the settings span several accounts. A file without the column
+    is then refused as a whole: it names no account at all."""
+    rows = tuple(
+        row if row.account is not None or account is None else evolve(row, account=account)
+        for row in parsed.rows
+    )
+    unassigned = [row for row in rows if row.account is None]
+    if not unassigned or not runtime.spans_accounts():
+        return rows, []
+    if not parsed.by_account:
+        raise InvalidInput(
+            "these settings span several target accounts (an organization): choose one with "
+            f"--account ID, or give the file an {ACCOUNT_COLUMN} column "
+            "(`hostsim accounts` lists them)"
+        )
+    return rows, [
+        RowProblem(
+            row.line,
+            "no account: these settings span several target accounts; fill the row's "
+            f"{ACCOUNT_COLUMN} cell or give --account ID",
+        )
+        for row in unassigned
+    ]
+
+
+def _by_account(rows: Sequence[ImportRow]) -> dict[str | None, list[ImportRow]]:
+    """The rows grouped by target account, the accounts in the order the file first names
+    them, each group in line order."""
+    groups: dict[str | None, list[ImportRow]] = {}
+    for row in rows:
+        groups.setdefault(row.account, []).append(row)
+    return groups
+
+
+def _target(runtime: Runtime, targets: Targets, account: str | None) -> Runtime:
+    """The runtime of one target account, bound (and its connector opened) once per import:
+    an account out of scope is refused here with InvalidInput, having sent reads only."""
+    if account is None:
+        return runtime
+    if account not in targets:
+        bound = runtime.for_account(account)
+        _ = bound.connector
+        targets[account] = bound
+    return targets[account]
+
+
+def _checked(
+    runtime: Runtime,
+    rows: Sequence[ImportRow],
+    workers: int,
+    on_row: Callable[[ImportRow], None] | None,
+) -> list[RowProblem]:
+    """A connector that cannot plan: ``check_create`` per row of one account, each distinct
+    entitlement with the first row that asks for it."""
+    to_check = list(_each_grant_once(rows))
 
     def check(row: ImportRow) -> RowProblem | None:
         try:
@@ -242,10 +372,7 @@ def validate(
 
     _ = runtime.connector  # opened once, before the threads share it
     found = _run_all(check, to_check, workers, "import-check")
-    problems += [problem for problem in found if problem is not None]
-    if problems:
-        raise ImportRefused(problems)
-    return rows
+    return [problem for problem in found if problem is not None]
 
 
 def _planned(
@@ -253,12 +380,10 @@ def _planned(
     rows: Sequence[ImportRow],
     problems: list[RowProblem],
     on_row: Callable[[ImportRow], None] | None,
-) -> tuple[ImportRow, ...]:
-    """Every row planned from the connector's one bulk read (``plan_many``), reads only: the
-    plan's errors are the file's problems, except a user of that name being someone else's,
-    which fails that row alone (as its create would, changing nothing)."""
-    if problems:
-        raise ImportRefused(problems)
+) -> list[ImportRow]:
+    """The rows of one account planned from the connector's one bulk read (``plan_many``),
+    reads only: the plan's errors are added to ``problems``, except a user of that name being
+    someone else's, which fails that row alone (as its create would, changing nothing)."""
     planned: list[ImportRow] = []
     plans = runtime.plan_many(Capability.CREATE.value, [row.payload for row in rows])
     for row, plan in zip(rows, plans, strict=True):
@@ -266,16 +391,14 @@ def _planned(
             if not plan.invalid_input:
                 raise plan
             if isinstance(plan, AlreadyExists):
-                planned.append(ImportRow(row.line, row.payload, failure=plan.message))
+                planned.append(evolve(row, failure=plan.message))
             else:
                 problems.append(RowProblem(row.line, plan.message))
         else:
-            planned.append(ImportRow(row.line, row.payload, plan=plan))
+            planned.append(evolve(row, plan=plan))
         if on_row is not None:
             on_row(row)
-    if problems:
-        raise ImportRefused(problems)
-    return tuple(planned)
+    return planned
 
 
 def _host_problems(runtime: Runtime, rows: Sequence[ImportRow]) -> list[RowProblem]:
@@ -339,15 +462,18 @@ def provision(
     rows: Sequence[ImportRow],
     workers: int = DEFAULT_WORKERS,
     on_row: Callable[[RowResult], None] | None = None,
+    targets: Targets | None = None,
 ) -> list[RowResult]:
-    """Create every row on a pool of ``workers`` threads; the results in line order.
+    """Create every row, each in its target account (on the runtimes :func:`validate` bound,
+    passed as ``targets``), on one pool of ``workers`` threads; the results in line order.
 
     ``on_row`` is called with each result as its row ends (from a worker thread), for progress.
     On an interruption (Ctrl-C) the rows not started are cancelled and the running ones finish.
     """
+    targets = {} if targets is None else targets
 
     def create(row: ImportRow) -> RowResult:
-        result = _create(runtime, row)
+        result = _create(_target(runtime, targets, row.account), row)
         if on_row is not None:
             on_row(result)
         return result
@@ -357,7 +483,8 @@ def provision(
     for result in settled:
         if result is not None and on_row is not None:
             on_row(result)
-    _ = runtime.connector  # opened once, before the threads share it
+    for account in dict.fromkeys(row.account for row in to_write):
+        _ = _target(runtime, targets, account).connector  # opened before the threads share it
     written = _run_all(create, to_write, workers, "import")
     ended = [*written, *(result for result in settled if result is not None)]
     return sorted(ended, key=lambda result: result.line)
@@ -367,7 +494,9 @@ def _settled(row: ImportRow) -> RowResult | None:
     """The result of a row its plan settles without a call (it holds already, or would fail),
     or None for a row to write."""
     if row.failure is not None:
-        return RowResult(row.line, row.email, RowStatus.FAILED, row.failure)
+        return RowResult(
+            row.line, row.email, RowStatus.FAILED, row.failure, target_account=row.account
+        )
     if row.plan is None or row.plan.would_change:
         return None
     account = row.plan.account
@@ -378,6 +507,7 @@ def _settled(row: ImportRow) -> RowResult | None:
         "",
         account.id if account is not None else None,
         row.plan.steps,
+        row.account,
     )
 
 
@@ -413,7 +543,9 @@ def _create(runtime: Runtime, row: ImportRow) -> RowResult:
     except ConnectorError as exc:
         done = [step for step in exc.steps if step.status is StepStatus.DONE]
         detail = exc.message + (f" (done before it failed: {_summary(done)})" if done else "")
-        return RowResult(row.line, row.email, RowStatus.FAILED, detail, None, exc.steps)
+        return RowResult(
+            row.line, row.email, RowStatus.FAILED, detail, None, exc.steps, row.account
+        )
     status = _status(result)
     done = [step for step in result.steps if step.status is StepStatus.DONE]
     account = result.account
@@ -424,6 +556,7 @@ def _create(runtime: Runtime, row: ImportRow) -> RowResult:
         _summary(done),
         account.id if account is not None else None,
         result.steps,
+        row.account,
     )
 
 
@@ -450,7 +583,9 @@ def planned_results(rows: Sequence[ImportRow]) -> list[RowResult]:
 
 def _planned_result(row: ImportRow) -> RowResult:
     if row.failure is not None or row.plan is None:
-        return RowResult(row.line, row.email, RowStatus.FAILED, row.failure or "")
+        return RowResult(
+            row.line, row.email, RowStatus.FAILED, row.failure or "", target_account=row.account
+        )
     plan = row.plan
     changes = [step for step in plan.steps if step.status in WOULD]
     status = RowStatus.UNCHANGED
@@ -460,7 +595,9 @@ def _planned_result(row: ImportRow) -> RowResult:
         status = RowStatus.WOULD_UPDATE
     account = plan.account
     account_id = account.id if account is not None and account.id else None
-    return RowResult(row.line, row.email, status, _summary(changes), account_id, plan.steps)
+    return RowResult(
+        row.line, row.email, status, _summary(changes), account_id, plan.steps, row.account
+    )
 
 
 def summary(

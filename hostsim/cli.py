@@ -20,7 +20,7 @@ from typing import Any
 
 from hostsim import bulk_import, config, output, redaction
 from hostsim.arguments import build_parser
-from hostsim.contract import Capability, ConnectorError, unstructure
+from hostsim.contract import Capability, ConnectorError, PartialRead, unstructure
 from hostsim.core import commands as core_commands
 from hostsim.exits import EXIT_FAILURE, UsageError, guarded
 from hostsim.plugins import get_plugin_manager, load_connectors
@@ -58,10 +58,13 @@ def _operation(runtime: Runtime, args: argparse.Namespace) -> int:
         payload["new_email"] = args.new_email
     if args.command in ("grant", "revoke"):
         payload["entitlement"] = args.entitlement
-    run: Callable[[dict[str, Any]], Any] = getattr(runtime, args.command)
-    if args.plan:
-        run = partial(runtime.plan, args.command)
     try:
+        # bound inside: a refused --account (out of scope, or a type of one target) ends like
+        # any refused input, in the JSON document too
+        bound = runtime.for_account(args.account)
+        run: Callable[[dict[str, Any]], Any] = getattr(bound, args.command)
+        if args.plan:
+            run = partial(bound.plan, args.command)
         result = run(payload)
     except ConnectorError as exc:
         output.write_failure(args.command, exc.message, exc.steps, sys.stdout, args.json)
@@ -71,36 +74,82 @@ def _operation(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 def _fetch(runtime: Runtime, args: argparse.Namespace) -> int:
+    """Every row of one read; across an organization, an account that could not be read
+    fails only itself: the others' rows are written, then it is named on stderr (exit 1)."""
     fmt = "json" if args.json else "jsonl" if args.jsonl else "table"
     # On a terminal, a progress line would tangle with rows streamed to that same terminal.
     streamed_to_terminal = fmt != "table" and _is_terminal(sys.stdout)
     progress = Progress(f"fetch {args.kind}", enabled=False if streamed_to_terminal else None)
     rows = counted(runtime.fetch(args.kind), progress)
-    output.write_rows(args.kind, rows, sys.stdout, fmt)
+    try:
+        output.write_rows(args.kind, rows, sys.stdout, fmt)
+    except PartialRead as exc:
+        sys.stdout.flush()
+        print(f"hostsim: error: {unread_accounts(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
+
+
+def unread_accounts(error: PartialRead) -> str:
+    """One line naming every account a read could not reach, with why."""
+    named = "; ".join(f"{account} ({reason})" for account, reason in error.failed)
+    return f"could not read {len(error.failed)} account(s): {named or error.message}"
+
+
+def _accounts(runtime: Runtime, args: argparse.Namespace) -> int:
+    """The target accounts in scope, each tried now; exit 1 (each named on stderr) when some
+    cannot be reached, so a script can tell."""
+    if Capability.TARGET_ACCOUNTS not in runtime.connector_type.capabilities:
+        raise UsageError(
+            f"connector {runtime.connector_type.name!r} has no target accounts to list "
+            f"(it does not offer {Capability.TARGET_ACCOUNTS.value})"
+        )
+    accounts = runtime.target_accounts(check=True)
+    if args.json:
+        print(json.dumps([output.account_data(a) for a in accounts], indent=2, sort_keys=True))
+    else:
+        print(output.accounts_table(accounts))
+    sys.stdout.flush()
+    unreachable = [account for account in accounts if not account.reachable]
+    for account in unreachable:
+        print(
+            f"hostsim: error: account {account.id} ({account.name}) cannot be reached: "
+            f"{account.reason or 'no reason given'}",
+            file=sys.stderr,
+        )
+    return EXIT_FAILURE if unreachable else 0
 
 
 def _import(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.plan and Capability.PLAN not in runtime.connector_type.capabilities:
         raise UsageError(f"connector {runtime.connector_type.name!r} cannot plan")
+    targets: bulk_import.Targets = {}
     try:
         parsed = _read_import_file(args.file)
         with Progress("validate", len(parsed.rows)) as progress:
             rows = bulk_import.validate(
-                runtime, parsed, args.workers, on_row=lambda _: progress.advance()
+                runtime,
+                parsed,
+                args.workers,
+                on_row=lambda _: progress.advance(),
+                account=args.account,
+                targets=targets,
             )
     except bulk_import.ImportRefused as exc:
         output.write_import_problems(exc.problems, sys.stdout, args.json)
         raise
+    by_account = parsed.by_account
     if args.plan:
         plans = bulk_import.planned_results(rows)
-        output.write_import_results(plans, sys.stdout, args.json, bulk_import.PLAN_STATUSES)
+        output.write_import_results(
+            plans, sys.stdout, args.json, bulk_import.PLAN_STATUSES, by_account=by_account
+        )
         return 0
     with Progress("import", len(rows)) as progress:
         results = bulk_import.provision(
-            runtime, rows, args.workers, on_row=lambda _: progress.advance()
+            runtime, rows, args.workers, on_row=lambda _: progress.advance(), targets=targets
         )
-    output.write_import_results(results, sys.stdout, args.json)
+    output.write_import_results(results, sys.stdout, args.json, by_account=by_account)
     failed = bulk_import.summary(results)[bulk_import.RowStatus.FAILED]
     if failed:
         print(
@@ -176,6 +225,9 @@ def _schema(runtime: Runtime) -> dict[str, Any]:
     return data
 
 
+#: The commands that change one account (``_operation``), each with ``--plan`` and ``--account``.
+OPERATIONS = ("create", "modify", "delete", "disable", "enable", "grant", "revoke")
+
 #: Tables of the config file that belong to the host, not to a connector.
 HOST_TABLES = (SCIM_TABLE, core_commands.CONFIG_TABLE)
 
@@ -205,10 +257,16 @@ def dispatch(args: argparse.Namespace) -> int:
         return core_commands.run(
             args, runtime.connector_type.name, lambda: runtime, table, args.redact
         )
+    if args.command == "accounts":
+        return _accounts(runtime, args)
+    if args.command == "import":
+        # bound per row (the file's account column; --account for an empty cell)
+        return _import(runtime, args)
+    if args.command in OPERATIONS:
+        return _operation(runtime, args)
+    runtime = runtime.for_account(args.account)
     if args.command == "fetch":
         return _fetch(runtime, args)
-    if args.command == "import":
-        return _import(runtime, args)
     if args.command == "serve":
         from hostsim import scim  # the SCIM server (pydantic, werkzeug) loads only to serve
 
@@ -217,18 +275,22 @@ def dispatch(args: argparse.Namespace) -> int:
             runtime, os.environ, table, host=args.host, port=args.port, run_open=args.run_open
         )
     if args.command == "test":
-        return _show(runtime.test(), args.json)
+        output.write_status(runtime.test(), sys.stdout, args.json)
+        return 0
     if args.command == "schema":
         return _show(_schema(runtime), args.json)
     if args.command == "permissions":
         print(runtime.schema().required_permissions)
         return 0
-    return _operation(runtime, args)
+    raise UsageError(f"unknown command {args.command!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A role that cannot be assumed is reported by the connector, one line naming the account;
+    # botocore's own warning of the failed credential refresh would add a traceback to stderr.
+    logging.getLogger("botocore.credentials").setLevel(logging.ERROR)
     if args.debug:
         # Only our own loggers: botocore's debug log prints request headers and signatures.
         for name in ("hostsim", "idhub_aws_plugin"):

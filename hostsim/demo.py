@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -22,10 +22,10 @@ import boto3
 
 from hostsim import output, redaction
 from hostsim.arguments import build_parser
-from hostsim.contract.errors import ConfigurationError, ConnectorError
+from hostsim.contract.errors import ConfigurationError, ConnectorError, PartialRead
 from hostsim.contract.model import FetchKind
 from hostsim.core import commands as core_commands
-from hostsim.embedded_aws import FOREIGN_AWS_VARIABLES, EmbeddedAWS
+from hostsim.embedded_aws import FOREIGN_AWS_VARIABLES, EmbeddedAWS, Organization
 from hostsim.exits import guarded
 from hostsim.plugins import get_plugin_manager, load_connectors
 from hostsim.runtime import Runtime
@@ -112,10 +112,19 @@ class Narrator:
         self.number += 1
         self.out.write(f"\n=== {self.number}. {title}\n$ hostsim {command}\n")
 
-    def operation(self, title: str, command: str, name: str, payload: dict[str, Any]) -> None:
+    def operation(
+        self,
+        title: str,
+        command: str,
+        name: str,
+        payload: dict[str, Any],
+        runtime: Runtime | None = None,
+    ) -> None:
+        """One connector operation on ``runtime`` (default the narrator's), printed as the CLI
+        prints it, a refusal included."""
         self.say(title, command)
         try:
-            result = getattr(self.runtime, name)(payload)
+            result = getattr(runtime or self.runtime, name)(payload)
         except ConnectorError as exc:
             output.write_failure(name, exc.message, exc.steps, self.out, as_json=False)
             self.out.write(f"error: {exc.message}\n")
@@ -124,7 +133,11 @@ class Narrator:
 
     def fetch(self, title: str, kind: FetchKind) -> None:
         self.say(title, f"fetch {kind.value}")
-        output.write_rows(kind, self.runtime.fetch(kind.value), self.out, "table")
+        try:
+            output.write_rows(kind, self.runtime.fetch(kind.value), self.out, "table")
+        except PartialRead as exc:
+            named = "; ".join(f"{account} ({reason})" for account, reason in exc.failed)
+            self.out.write(f"error: could not read {len(exc.failed)} account(s): {named}\n")
 
 
 def _lifecycle(say: Narrator, arns: dict[str, str]) -> None:
@@ -292,6 +305,62 @@ def _idhub(out: TextIO, state: Path, runtime: Runtime) -> None:
     hostsim("The audit trail of request 1", "audit", "--request", "1")
 
 
+def seed_organization(aws: EmbeddedAWS) -> Organization:
+    """Three member accounts as a company past its first account has them: the developers
+    group in dev and prod, and in staging a stray IAM user someone made by hand (the classic
+    audit finding an organization-wide read is for)."""
+    organization = aws.create_organization(("dev", "staging", "prod"))
+    for name in ("dev", "prod"):
+        iam = aws.member_iam_client(organization.member(name).id)
+        iam.create_group(GroupName="developers")
+        iam.attach_group_policy(GroupName="developers", PolicyArn=AWS_S3_READ)
+    stray = aws.member_iam_client(organization.member("staging").id)
+    stray.create_user(UserName="contractor@example.com")
+    stray.create_access_key(UserName="contractor@example.com")
+    return organization
+
+
+def _organization(out: TextIO, aws: EmbeddedAWS, opened: Callable[[], Runtime]) -> None:
+    """Part three: one connector for every account of an organization. The accounts in scope,
+    each role tried; a read of all of them at once; a change refused until it names its
+    account, then made there; and an account whose role was removed failing only itself.
+    ``opened`` opens the runtime afresh, as each command line of the CLI does (a connector
+    keeps the credentials it assumed for its life)."""
+    runtime = opened()
+    organization = seed_organization(aws)
+    dev, prod = organization.member("dev").id, organization.member("prod").id
+    out.write(
+        f"\n\nPart three: an organization. Account {organization.management_id} becomes the "
+        "management account of three members (dev, staging, prod), each with the\n"
+        "OrganizationAccountAccessRole AWS makes; the config gains [aws-iam.organization].\n"
+    )
+    say = Narrator(runtime, out)
+    say.number = 100  # numbered apart from part one's steps
+    say.say("The accounts in scope, each role assumed to check it", "accounts")
+    out.write(output.accounts_table(runtime.target_accounts(check=True)) + "\n")
+    say.fetch(
+        "Every account's users, read concurrently, each row naming its account", FetchKind.USERS
+    )
+    erin = {"email": "erin@example.com", "first_name": "Erin", "grants": ["group:developers"]}
+    say.operation(
+        "A change must name its account: refused, nothing sent",
+        "create erin@example.com --first-name Erin --grant group:developers",
+        "create",
+        erin,
+    )
+    say.operation(
+        "The same joiner in dev",
+        f"create erin@example.com --first-name Erin --grant group:developers --account {dev}",
+        "create",
+        erin,
+        runtime.for_account(dev),
+    )
+    aws.break_role(prod)
+    out.write("\n(An administrator deletes the OrganizationAccountAccessRole of prod.)\n")
+    say.runtime = opened()
+    say.fetch("prod fails alone: every other account is still read (exit 1)", FetchKind.USERS)
+
+
 def run_demo(out: TextIO, connector: str | None = None) -> int:
     """Run the narrated lifecycle; returns the process exit code."""
     registry = load_connectors(get_plugin_manager())
@@ -318,5 +387,10 @@ def run_demo(out: TextIO, connector: str | None = None) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="hostsim-demo-") as scratch:
             _idhub(out, Path(scratch) / "state.sqlite3", runtime)
-        out.write(f"\nDone: {len(aws.calls())} IAM calls reached the embedded AWS.\n")
+        spanning = {"endpoint_url": aws.endpoint_url, "organization": {}}
+        _organization(out, aws, lambda: Runtime(connector_type, spanning))
+        out.write(
+            f"\nDone: {len(aws.calls(None))} AWS calls ({len(aws.calls())} of them IAM) "
+            "reached the embedded AWS.\n"
+        )
     return 0

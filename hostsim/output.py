@@ -9,14 +9,22 @@ one line per row of its file, or refused with one line per problem.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import attrs
 
 from hostsim.bulk_import import RUN_STATUSES, RowProblem, RowResult, RowStatus, summary
 from hostsim.contract.converter import unstructure
-from hostsim.contract.model import FetchKind, OperationResult, Step
+from hostsim.contract.errors import PartialRead
+from hostsim.contract.model import (
+    ConnectionStatus,
+    FetchKind,
+    FetchRow,
+    OperationResult,
+    Step,
+    TargetAccount,
+)
 
 #: The columns of the human table per fetch kind (JSON carries every field).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -57,17 +65,54 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+#: The table column of the target account a row was read in, first when rows carry one.
+ACCOUNT_COLUMN = "account"
+#: The row field it shows.
+ACCOUNT_FIELD = "account_id"
+
+
+class _UntilPartial:
+    """The rows of a read, up to a :class:`PartialRead` at their end, which is kept (in
+    ``partial``) instead of raised, so that every row read is written in full before it is."""
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        self._rows = rows
+        self.partial: PartialRead | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._rows
+        except PartialRead as exc:
+            self.partial = exc
+
+
 def write_rows(kind: str, rows: Iterable[Any], out: TextIO, fmt: str) -> int:
     """Write fetch rows in ``fmt`` (table, json, jsonl); returns how many were written.
 
     ``kind`` is any read the connector declared: one without columns of its own here is
-    shown with every field of its rows, in their declared order."""
+    shown with every field of its rows, in their declared order; rows read in a target
+    account (``account_id`` set: a connector spanning an organization, or bound to one of its
+    accounts) get an ACCOUNT column first. A :class:`PartialRead` ending the rows (some
+    accounts could not be read) is raised once every row before it is written, the JSON
+    array closed: what was read is complete and valid."""
+    read = _UntilPartial(rows)
+    count = _write_rows(kind, read, out, fmt)
+    if read.partial is not None:
+        raise read.partial
+    return count
+
+
+def _write_rows(kind: str, rows: Iterable[Any], out: TextIO, fmt: str) -> int:
     count = 0
     if fmt == "table":
         listed = list(rows)
-        columns = TABLE_COLUMNS.get(kind) or _fields_of(listed)
         data = [unstructure(row) for row in listed]
-        out.write(table(columns, ([item[c] for c in columns] for item in data)) + "\n")
+        columns = _with_account(TABLE_COLUMNS.get(kind) or _fields_of(listed), listed)
+        cells = (
+            [item.get(ACCOUNT_FIELD) if c == ACCOUNT_COLUMN else item[c] for c in columns]
+            for item in data
+        )
+        out.write(table(columns, cells) + "\n")
         out.write(f"({len(data)} {kind})\n")
         return len(data)
     if fmt == "json":
@@ -82,6 +127,15 @@ def write_rows(kind: str, rows: Iterable[Any], out: TextIO, fmt: str) -> int:
     if fmt == "json":
         out.write("\n]\n" if count else "]\n")
     return count
+
+
+def _with_account(columns: Sequence[str], rows: Sequence[Any]) -> tuple[str, ...]:
+    """The table's columns, led by ACCOUNT when the rows carry the target account they were
+    read in (the contract's rows' ``account_id``; a connector's own row type may have a field
+    of that name meaning something else, like an Identity Center assignment's account)."""
+    if not any(isinstance(row, FetchRow) and row.account_id for row in rows):
+        return tuple(columns)
+    return (ACCOUNT_COLUMN, *(column for column in columns if column != ACCOUNT_FIELD))
 
 
 def _fields_of(rows: Sequence[Any]) -> tuple[str, ...]:
@@ -144,25 +198,28 @@ def write_import_results(
     out: TextIO,
     as_json: bool,
     statuses: Sequence[RowStatus] = RUN_STATUSES,
+    by_account: bool = False,
 ) -> None:
-    """One line per row (line, email, status, detail), then the count of each status (of a
-    run's, or with ``PLAN_STATUSES`` a plan's)."""
+    """One line per row (line, email, status, detail; with ``by_account``, a file with an
+    ``account`` column, the row's target account after its line), then the count of each
+    status (of a run's, or with ``PLAN_STATUSES`` a plan's)."""
     counts = summary(results, statuses)
     if as_json:
-        rows = [
-            {
-                "line": result.line,
-                "email": result.email,
-                "status": result.status.value,
-                "detail": result.detail,
-                "id": result.account_id,
-                "steps": unstructure(list(result.steps)),
-            }
-            for result in results
-        ]
+        rows = [_import_row_data(result, by_account) for result in results]
         out.write(json.dumps({"rows": rows, "summary": counts}, indent=2, sort_keys=True) + "\n")
         return
-    if results:
+    if results and by_account:
+        out.write(
+            table(
+                ("line", ACCOUNT_COLUMN, "email", "status", "detail"),
+                (
+                    (r.line, r.target_account, r.email, r.status.value, r.detail or "")
+                    for r in results
+                ),
+            )
+            + "\n"
+        )
+    elif results:
         out.write(
             table(
                 ("line", "email", "status", "detail"),
@@ -172,6 +229,20 @@ def write_import_results(
         )
     totals = ", ".join(f"{count} {status}" for status, count in counts.items())
     out.write(f"({len(results)} rows: {totals})\n")
+
+
+def _import_row_data(result: RowResult, by_account: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "line": result.line,
+        "email": result.email,
+        "status": result.status.value,
+        "detail": result.detail,
+        "id": result.account_id,
+        "steps": unstructure(list(result.steps)),
+    }
+    if by_account:
+        data[ACCOUNT_COLUMN] = result.target_account
+    return data
 
 
 def write_import_problems(problems: Sequence[RowProblem], out: TextIO, as_json: bool) -> None:
@@ -185,3 +256,46 @@ def write_import_problems(problems: Sequence[RowProblem], out: TextIO, as_json: 
         return
     out.write("import refused, nothing was changed; fix these lines and run it again:\n")
     out.write(table(("line", "problem"), ((p.line, p.message) for p in problems)) + "\n")
+
+
+# --- target accounts ----------------------------------------------------------------------
+
+
+def account_data(account: TargetAccount) -> dict[str, Any]:
+    """A target account as JSON-able data (``hostsim accounts --json``, ``test --json``)."""
+    data: dict[str, Any] = unstructure(account)
+    return data
+
+
+def accounts_table(accounts: Sequence[TargetAccount]) -> str:
+    """The target accounts, one a line: id, name (the management account marked), whether it
+    can be reached, how, and why not."""
+    return table(
+        ("id", "name", "reachable", "via", "reason"),
+        (
+            (
+                account.id,
+                f"{account.name} (management)" if account.management else account.name,
+                "yes" if account.reachable else "no",
+                account.via or "-",
+                account.reason or "-",
+            )
+            for account in accounts
+        ),
+    )
+
+
+def write_status(status: ConnectionStatus, out: TextIO, as_json: bool) -> None:
+    """``hostsim test``: one ``key: value`` line per field, and, for a connector reaching
+    several target accounts, each account under ``accounts:``; JSON carries every field."""
+    data = unstructure(status)
+    if as_json:
+        out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    for key, item in data.items():
+        if key != "accounts":
+            out.write(f"{key}: {item}\n")
+    if status.accounts:
+        out.write(f"accounts: {len(status.accounts)}\n")
+        for line in accounts_table(status.accounts).splitlines():
+            out.write(f"  {line}\n")

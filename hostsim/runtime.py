@@ -32,6 +32,7 @@ from hostsim.contract.model import (
     GroupRequest,
     ModifyRequest,
     OperationResult,
+    TargetAccount,
 )
 
 #: The connector methods a capability stands for, where they are not named like it.
@@ -39,6 +40,7 @@ METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.MANAGE_GROUPS: ("create_group", "delete_group"),
     Capability.READ_ACCOUNT: ("read_account",),
     Capability.READ_GROUP: ("read_group",),
+    Capability.TARGET_ACCOUNTS: ("spans_accounts", "target_accounts", "for_account"),
 }
 
 #: The names of :class:`FetchKind`, handed to connectors as the enum (as they always were).
@@ -48,13 +50,26 @@ IAM_FETCH_KINDS = frozenset(kind.value for kind in FetchKind)
 class Runtime:
     """One opened connector of one type, with its settings."""
 
-    def __init__(self, connector_type: ConnectorType, settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        connector_type: ConnectorType,
+        settings: Mapping[str, Any],
+        account_id: str | None = None,
+        parent: Runtime | None = None,
+    ) -> None:
         self.connector_type = connector_type
         self._settings = settings
+        #: The target account this runtime is bound to (``for_account``); None: unbound.
+        self.account_id = account_id
+        self._parent = parent
 
     @cached_property
     def connector(self) -> Connector:
-        """Opened on first use, so listing or validating needs no credentials."""
+        """Opened on first use, so listing or validating needs no credentials; a bound
+        runtime's is its parent's bound to the account (``Connector.for_account``)."""
+        if self._parent is not None:
+            assert self.account_id is not None
+            return self._parent.connector.for_account(self.account_id)
         opened = self.connector_type.open(self._settings)
         missing = [
             cap.value
@@ -67,6 +82,32 @@ class Runtime:
                 "but does not implement it"
             )
         return opened
+
+    def for_account(self, account_id: str | None) -> Runtime:
+        """This runtime bound to one target account (``--account``); ``None`` is this one.
+        The connector is bound on first use: an account out of scope is refused then, with
+        InvalidInput, before any change."""
+        if account_id is None:
+            return self
+        if Capability.TARGET_ACCOUNTS not in self.connector_type.capabilities:
+            raise InvalidInput(
+                f"connector {self.connector_type.name!r} cannot choose a target account (--account)"
+            )
+        return Runtime(self.connector_type, self._settings, account_id, self)
+
+    def spans_accounts(self) -> bool:
+        """Whether the settings reach several target accounts and this runtime is not bound to
+        one: then changes need ``for_account`` first. From the settings alone, no call."""
+        if self.account_id is not None:
+            return False
+        if Capability.TARGET_ACCOUNTS not in self.connector_type.capabilities:
+            return False
+        return self.connector.spans_accounts()
+
+    def target_accounts(self, check: bool = False) -> tuple[TargetAccount, ...]:
+        """The target accounts in scope (see ``Connector.target_accounts``)."""
+        self._require(Capability.TARGET_ACCOUNTS)
+        return self.connector.target_accounts(check)
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.connector_type.capabilities:

@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from attrs import evolve
+from botocore.exceptions import ClientError
+
 from hostsim.contract import (
     PLANNED_REQUESTS,
     AccessRequest,
@@ -20,6 +23,7 @@ from hostsim.contract import (
     AccountRef,
     AttributeSpec,
     Capability,
+    ConfigurationError,
     ConnectionStatus,
     ConnectorError,
     ConnectorSchema,
@@ -37,12 +41,13 @@ from hostsim.contract import (
     MutatingRequest,
     OperationResult,
     StepLog,
+    TargetAccount,
 )
 from idhub_aws_plugin import permissions
 from idhub_aws_plugin.accounts import Accounts
 from idhub_aws_plugin.client import AwsClients
 from idhub_aws_plugin.entitlements import Entitlements, GrantableCache, parse_entitlement
-from idhub_aws_plugin.errors import aws_errors, translate
+from idhub_aws_plugin.errors import aws_errors, is_code, translate
 from idhub_aws_plugin.groups import GroupManagement
 from idhub_aws_plugin.lookup import Lookup
 from idhub_aws_plugin.planning import (
@@ -64,17 +69,75 @@ ENTITLEMENT_KINDS = (
 
 
 class AwsIamConnector:
-    """Provisions and reconciles IAM users, their groups and their managed policies."""
+    """Provisions and reconciles IAM users, their groups and their managed policies, in the
+    one account its credentials reach (an organization's accounts: see
+    :mod:`idhub_aws_plugin.organization`, which makes one of these per account)."""
 
-    def __init__(self, settings: Settings, clients: AwsClients | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        """``account_id``: the account this connector is bound to (``for_account``, or one
+        account of an organization); its fetch rows and read accounts carry it."""
         self.settings = settings
         self._clients = clients or AwsClients(settings)
         self._grantable = GrantableCache()
+        self.account_id = account_id
 
     @classmethod
     def open(cls, raw_settings: Mapping[str, Any]) -> AwsIamConnector:
-        """The factory the host calls with the connector's table of the config file."""
-        return cls(load_settings(raw_settings))
+        """A connector of one account from the connector's table of the config file. Settings
+        with an ``[organization]`` table are refused here: they open an organization connector
+        (:func:`idhub_aws_plugin.plugin.open_aws_iam`, the factory the host calls)."""
+        settings = load_settings(raw_settings)
+        if settings.organization is not None:
+            raise ConfigurationError(
+                "settings with [aws-iam.organization] open an organization connector "
+                "(idhub_aws_plugin.plugin.open_aws_iam), not one of a single account"
+            )
+        return cls(settings)
+
+    def spans_accounts(self) -> bool:
+        """One account: changes need no ``--account``."""
+        return False
+
+    def target_accounts(self, check: bool = False) -> tuple[TargetAccount, ...]:
+        """The one account the credentials reach (STS GetCallerIdentity), named by its alias
+        (IAM ListAccountAliases; "" when there is none or it may not be read). Reaching STS
+        is the check, so ``check`` asks nothing more."""
+        with aws_errors():
+            account = self._clients.sts.get_caller_identity()["Account"]
+            return (TargetAccount(account, self._alias(), via="base credentials"),)
+
+    def _alias(self) -> str:
+        try:
+            aliases = self._clients.iam.list_account_aliases()["AccountAliases"]
+        except ClientError as exc:
+            if is_code(exc, "AccessDenied", "AccessDeniedException"):
+                return ""
+            raise
+        return aliases[0] if aliases else ""
+
+    def for_account(self, account_id: str) -> AwsIamConnector:
+        """This connector bound to ``account_id`` (its rows stamped with it), provided the
+        credentials reach that account (InvalidInput otherwise, one STS read sent)."""
+        if account_id == self.account_id:
+            return self
+        with aws_errors():
+            reached = self._clients.sts.get_caller_identity()["Account"]
+        if reached != account_id:
+            raise InvalidInput(
+                f"account {account_id} is out of reach: these credentials act in account {reached}"
+            )
+        bound = AwsIamConnector(self.settings, self._clients, account_id)
+        bound._grantable = self._grantable
+        return bound
+
+    def _stamped(self, row: Any) -> Any:
+        """``row`` carrying this connector's account, when it is bound to one."""
+        return row if self.account_id is None else evolve(row, account_id=self.account_id)
 
     @property
     def _entitlements(self) -> Entitlements:
@@ -149,13 +212,20 @@ class AwsIamConnector:
 
     def fetch(self, kind: str) -> Iterator[FetchRow]:
         with aws_errors():
-            yield from Reconciliation(self._clients.iam, self.settings).fetch(FetchKind(kind))
+            rows = Reconciliation(self._clients.iam, self.settings).fetch(FetchKind(kind))
+            if self.account_id is None:
+                yield from rows
+            else:
+                yield from (self._stamped(row) for row in rows)
 
     def read_account(self, lookup: AccountLookup) -> AccountDetail | None:
         """One user with its groups and policies: four calls by email or by id with a name
         hint (see :mod:`idhub_aws_plugin.lookup`); None when there is none in scope."""
         with aws_errors():
-            return self._lookup.account(lookup)
+            detail = self._lookup.account(lookup)
+        if detail is None or self.account_id is None:
+            return detail
+        return evolve(detail, account=self._stamped(detail.account))
 
     def read_group(self, request: GroupRequest) -> GroupDetail | None:
         """One group with its members in scope (GetGroup, one call a page of members)."""
@@ -188,7 +258,7 @@ class AwsIamConnector:
     def _planner(self, iam: Any) -> AwsIamConnector:
         """This connector on a dry-run IAM client over ``iam``, sharing the grantable cache."""
         clients = PlanningClients(self.settings, self._clients, DryRunIam(iam))
-        planner = AwsIamConnector(self.settings, clients)
+        planner = AwsIamConnector(self.settings, clients, self.account_id)
         planner._grantable = self._grantable
         return planner
 

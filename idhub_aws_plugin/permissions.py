@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from idhub_aws_plugin.client import PAGE
 from idhub_aws_plugin.errors import is_code
 from idhub_aws_plugin.policy_file import PolicyFile, as_list
-from idhub_aws_plugin.settings import Settings
+from idhub_aws_plugin.settings import AssumeRole, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -28,6 +28,11 @@ GROUP_MANAGEMENT_STATEMENT = "ManageGroupsWhenEnabled"
 
 
 SHIPPED = PolicyFile(POLICY_FILE)
+#: What the base principal of an organization needs: read the organization, assume the role of
+#: each account (whose own policy is iam-policy.json).
+ORGANIZATION = PolicyFile("organization-policy.json")
+#: The role name of the shipped organization policy, replaced by the configured one.
+SHIPPED_ROLE_NAME = "OrganizationAccountAccessRole"
 
 
 def shipped_policy() -> dict[str, Any]:
@@ -65,6 +70,28 @@ def render_policy(settings: Settings, account: str = "*") -> dict[str, Any]:
             resources_ = [settings.assume_role.role_arn]
         statement["Resource"] = resources_[0] if len(resources_) == 1 else resources_
     return policy
+
+
+def render_organization_policies(settings: Settings) -> dict[str, dict[str, Any]]:
+    """An organization's two documents: ``base_principal`` (the credentials the connector
+    starts from: read the organization, assume the configured role in any account) and
+    ``account_role`` (that role in each account: iam-policy.json, its self-check narrowed to
+    the role). With ``include_management_account``, the base principal needs ``account_role``'s
+    document in the management account as well (its IAM is read with the base credentials)."""
+    assert settings.organization is not None
+    role_name = settings.organization.role_name
+    base = copy.deepcopy(ORGANIZATION.document)
+    for statement in base["Statement"]:
+        resources_ = [
+            resource.replace(f":role/{SHIPPED_ROLE_NAME}", f":role/{role_name}")
+            for resource in as_list(statement["Resource"])
+        ]
+        statement["Resource"] = resources_[0] if len(resources_) == 1 else resources_
+    role = AssumeRole(role_arn=f"arn:aws:iam::*:role/{role_name}")
+    return {
+        "base_principal": base,
+        "account_role": render_policy(evolve(settings, assume_role=role, organization=None)),
+    }
 
 
 @frozen

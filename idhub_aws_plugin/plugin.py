@@ -1,6 +1,7 @@
 """The plugin's hook implementations: what IDHub (or hostsim) finds through the ``idhub``
-entry point. Only registration lives here: ``aws-iam`` (connector.py, the default) and
-``aws-identity-center`` (identity_center/)."""
+entry point. Only registration lives here: ``aws-iam`` (connector.py, the default; with an
+``[organization]`` table organization/connector.py) and ``aws-identity-center``
+(identity_center/)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from hostsim.contract import Capability, Connector, ConnectorType, hookimpl
 from idhub_aws_plugin.connector import AwsIamConnector
 from idhub_aws_plugin.identity_center.connector import IdentityCenterConnector
 from idhub_aws_plugin.identity_center.reconcile import FETCH_KINDS as IDENTITY_CENTER_FETCH_KINDS
+from idhub_aws_plugin.organization.connector import OrganizationConnector
+from idhub_aws_plugin.settings import load_settings
 
 CONNECTOR_NAME = "aws-iam"
 IDENTITY_CENTER = "aws-identity-center"
@@ -29,6 +32,16 @@ IDENTITY_CENTER_CAPABILITIES = frozenset(
 )
 
 
+def open_aws_iam(raw_settings: Mapping[str, Any]) -> Connector:
+    """The aws-iam type's factory: the connector of the one account the credentials reach, or,
+    with an ``[organization]`` table, the connector of every account of the organization
+    (whose accounts each get a plain connector of their own)."""
+    settings = load_settings(raw_settings)
+    if settings.organization is not None:
+        return OrganizationConnector(settings, AwsIamConnector)
+    return AwsIamConnector(settings)
+
+
 def _open_identity_center(raw_settings: Mapping[str, Any]) -> Connector:
     """The Identity Center connector as the host's ``Connector``: the protocol lists the
     methods of every capability, and this type implements those it declares (the host checks
@@ -43,7 +56,7 @@ def register_connectors(register: Callable[[ConnectorType], None]) -> None:
             name=CONNECTOR_NAME,
             description="AWS IAM users, groups and managed policies (boto3)",
             capabilities=frozenset(Capability),
-            open=AwsIamConnector.open,
+            open=open_aws_iam,
             # chosen when no --connector is given, as before a second type existed
             default=True,
         )

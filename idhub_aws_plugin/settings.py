@@ -50,7 +50,12 @@ PolicySelection = Literal["all", "attached", "none"]
 NUMBER_RANGES: dict[str, tuple[int, int]] = {
     "$.max_attempts": (1, 20),
     "$.assume_role.duration_seconds": (900, 43200),
+    "$.organization.duration_seconds": (900, 43200),
+    "$.organization.max_concurrency": (1, 64),
 }
+#: What AWS allows a session of a role assumed with credentials that are themselves assumed
+#: (role chaining), whatever the role's own maximum.
+ROLE_CHAINING_MAX_SECONDS = 3600
 #: The placeholders of the ``user_name`` template (plain ``{name}``, nothing else).
 TEMPLATE_FIELDS = ("email", "local_part", "domain")
 #: How much of a setting's value an error message shows: a huge value must not flood the line.
@@ -83,6 +88,31 @@ class AssumeRole:
     external_id: str | None = None
     session_name: str = "idhub-aws-iam"
     duration_seconds: int = 3600
+
+
+@frozen
+class Organization:
+    """Reach every account of an AWS organization (the ``[aws-iam.organization]`` table): the
+    accounts come from Organizations ListAccounts with the base credentials, each member is
+    reached through a role of one name assumed in it, and the management account through the
+    base credentials themselves."""
+
+    #: The role assumed in each member account, optionally under a path (``idhub/Connector``):
+    #: what Organizations' CreateAccount makes by default.
+    role_name: str = "OrganizationAccountAccessRole"
+    #: Sent with every AssumeRole when the members' roles require it (never shown, not even
+    #: in the settings' repr).
+    external_id: str | None = field(default=None, repr=False)
+    #: The accounts in scope (12-digit ids); None: every ACTIVE account of the organization.
+    accounts: tuple[str, ...] | None = None
+    #: Accounts never read nor changed, whatever ``accounts`` says.
+    exclude: tuple[str, ...] = ()
+    #: Whether the management account is in scope (its IAM, with the base credentials).
+    include_management_account: bool = True
+    session_name: str = "idhub-aws-iam"
+    duration_seconds: int = 3600
+    #: How many accounts one fetch reads at a time.
+    max_concurrency: int = 16
 
 
 @frozen
@@ -149,6 +179,8 @@ class Settings:
     #: by default, and the rendered IAM policy carries the group actions only when on.
     manage_groups: bool = False
     assume_role: AssumeRole | None = None
+    #: Every account of an organization instead of the one the credentials reach.
+    organization: Organization | None = None
     protected: Protection = field(factory=Protection)
     grantable_policies: GrantablePolicies = field(factory=GrantablePolicies)
 
@@ -188,6 +220,9 @@ def _check(settings: Settings) -> None:
     problems += input_rules.path_problems(settings.user_path, "user_path")
     problems += _range_problems(settings)
     problems += _assume_role_problems(settings.assume_role)
+    problems += organization_problems(
+        settings.organization, chained=settings.assume_role is not None
+    )
     problems += _pattern_problems(settings)
     if settings.permissions_boundary is not None:
         problems += input_rules.policy_arn_problems(
@@ -251,6 +286,9 @@ def _range_problems(settings: Settings) -> list[str]:
     values = {"$.max_attempts": settings.max_attempts}
     if settings.assume_role is not None:
         values["$.assume_role.duration_seconds"] = settings.assume_role.duration_seconds
+    if settings.organization is not None:
+        values["$.organization.duration_seconds"] = settings.organization.duration_seconds
+        values["$.organization.max_concurrency"] = settings.organization.max_concurrency
     problems = []
     for where, value in values.items():
         low, high = NUMBER_RANGES[where]
@@ -264,6 +302,9 @@ def _range_problems(settings: Settings) -> list[str]:
 ROLE_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\x21-\x7e]+/)?[\w+=,.@-]{1,64}$"
 )
+#: A role name, optionally after a path (``idhub/Connector``): what follows ``:role/`` in an ARN.
+ROLE_NAME = re.compile(r"^(?:[\x21-\x7e]{1,510}/)?[\w+=,.@-]{1,64}$", re.ASCII)
+ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
 SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$", re.ASCII)
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
 
@@ -282,6 +323,59 @@ def _assume_role_problems(role: AssumeRole | None) -> list[str]:
         # the value itself is not echoed: operators treat it as a shared secret
         problems.append(
             "must be 2-1224 characters of letters, digits and _+=,.@:/- @ $.assume_role.external_id"
+        )
+    return problems
+
+
+def organization_problems(organization: Organization | None, *, chained: bool) -> list[str]:
+    """The ``[organization]`` table's rules; ``chained``: the base credentials are themselves
+    assumed (``assume_role``), so each account's role is assumed by role chaining."""
+    if organization is None:
+        return []
+    problems = []
+    if organization.role_name.startswith("/") or not ROLE_NAME.match(organization.role_name):
+        problems.append(
+            f"{shown(organization.role_name)} is not an IAM role name (NAME or PATH/NAME, "
+            "the part of the role ARN after role/) @ $.organization.role_name"
+        )
+    if not SESSION_NAME.match(organization.session_name):
+        problems.append(
+            "must be 2-64 characters of letters, digits and _+=,.@- @ $.organization.session_name"
+        )
+    if organization.external_id is not None and not EXTERNAL_ID.match(organization.external_id):
+        # the value itself is not echoed: operators treat it as a shared secret
+        problems.append(
+            "must be 2-1224 characters of letters, digits and _+=,.@:/- "
+            "@ $.organization.external_id"
+        )
+    problems += _account_id_problems(organization)
+    if chained and organization.duration_seconds > ROLE_CHAINING_MAX_SECONDS:
+        problems.append(
+            f"must be at most {ROLE_CHAINING_MAX_SECONDS} when assume_role is set: the base "
+            "credentials are assumed, and role chaining caps sessions at one hour "
+            "@ $.organization.duration_seconds"
+        )
+    return problems
+
+
+def _account_id_problems(organization: Organization) -> list[str]:
+    problems = []
+    lists = {"accounts": organization.accounts or (), "exclude": organization.exclude}
+    for name, ids in lists.items():
+        for index, account in enumerate(ids):
+            if not ACCOUNT_ID.match(account):
+                problems.append(
+                    f"{shown(account)} is not an AWS account id (12 digits) "
+                    f"@ $.organization.{name}[{index}]"
+                )
+    if organization.accounts == ():
+        problems.append(
+            "is empty, so no account is in scope; leave it out for every ACTIVE account of "
+            "the organization @ $.organization.accounts"
+        )
+    for account in sorted(set(organization.accounts or ()) & set(organization.exclude)):
+        problems.append(
+            f"{account} is both in accounts and in exclude; keep it in one @ $.organization.exclude"
         )
     return problems
 

@@ -1,8 +1,9 @@
 """Keeps the shipped policies honest: every action a connector sends during the test session is
 recorded (told apart from the tests' own calls, and from the other connector's, by the
-connector's user agent), and the session fails at its end if that connector's policy file does
-not allow one of them: ``iam-policy.json`` for aws-iam, ``identity-center-policy.json`` for
-aws-identity-center."""
+connector's user agent), and the session fails at its end if that connector's policy files do
+not allow one of them: ``iam-policy.json`` (each account's) or ``organization-policy.json`` (an
+organization's base principal: read it, assume each account's role) for aws-iam,
+``identity-center-policy.json`` for aws-identity-center."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from idhub_aws_plugin.identity_center import permissions as identity_center_perm
 from idhub_aws_plugin.identity_center.connector import USER_AGENT as IDENTITY_CENTER_AGENT
 from idhub_aws_plugin.policy_file import PolicyFile
 
-#: Each connector's user agent and its policy file.
-POLICIES: dict[str, PolicyFile] = {
-    USER_AGENT: permissions.SHIPPED,
-    IDENTITY_CENTER_AGENT: identity_center_permissions.SHIPPED,
+#: Each connector's user agent and its policy files (an action must be in one of them).
+POLICIES: dict[str, tuple[PolicyFile, ...]] = {
+    USER_AGENT: (permissions.SHIPPED, permissions.ORGANIZATION),
+    IDENTITY_CENTER_AGENT: (identity_center_permissions.SHIPPED,),
 }
 
 
@@ -42,13 +43,13 @@ class ActionLog:
                     self.sent[agent].add(f"{call.service}:{call.action}")
 
     def not_allowed(self) -> list[str]:
-        """Every action sent that the sending connector's policy file lacks."""
+        """Every action sent that none of the sending connector's policy files allows."""
         with self._lock:
             return sorted(
                 action
                 for agent, actions in self.sent.items()
                 for action in actions
-                if not POLICIES[agent].allows(action)
+                if not any(policy.allows(action) for policy in POLICIES[agent])
             )
 
 

@@ -57,6 +57,7 @@ def test_plugins_lists_the_connector_found_through_its_entry_point(aws: Embedded
         "disable",
         "enable",
         "plan",
+        "target-accounts",
     }
 
 

@@ -27,6 +27,7 @@ from hostsim.contract.errors import (
     ConnectorError,
     InvalidInput,
     NotFound,
+    PartialRead,
     PermissionDenied,
     PluginError,
     Refused,
@@ -65,6 +66,7 @@ from hostsim.contract.model import (
     PolicyAccess,
     Step,
     StepStatus,
+    TargetAccount,
     canonical_email,
 )
 from hostsim.contract.steps import StepLog, StepOutcome, Translator
@@ -107,6 +109,7 @@ __all__ = [
     "MutatingRequest",
     "NotFound",
     "OperationResult",
+    "PartialRead",
     "PermissionDenied",
     "PluginError",
     "Policy",
@@ -116,6 +119,7 @@ __all__ = [
     "StepLog",
     "StepOutcome",
     "StepStatus",
+    "TargetAccount",
     "Transient",
     "Translator",
     "canonical_email",

@@ -32,6 +32,7 @@ from hostsim.contract.model import (
     ModifyRequest,
     MutatingRequest,
     OperationResult,
+    TargetAccount,
 )
 
 
@@ -108,6 +109,27 @@ class Connector(Protocol):
 
     def schema(self) -> ConnectorSchema:
         """Describe the account attributes and entitlement kinds on offer."""
+        ...
+
+    def spans_accounts(self) -> bool:
+        """Whether these settings reach several target accounts (an organization), decided
+        from the settings alone, without a call. Then every change, single read and plan
+        needs a connector bound to one account (``for_account``): the unbound one refuses
+        them with :class:`~hostsim.contract.errors.InvalidInput` before any call, and its
+        ``fetch`` reads every account in scope, each row carrying ``account_id``, raising
+        :class:`~hostsim.contract.errors.PartialRead` at the end when some could not be read."""
+        ...
+
+    def target_accounts(self, check: bool = False) -> tuple[TargetAccount, ...]:
+        """Every target account in scope, in a stable order; with ``check``, whether each can
+        be reached now (tried concurrently, a failure reported, never raised)."""
+        ...
+
+    def for_account(self, account_id: str) -> Connector:
+        """This connector bound to one target account: its operations act there, its rows
+        carry that ``account_id``. An account out of scope (or, for a connector of one
+        account, not the one its credentials reach) is refused with InvalidInput, having sent
+        reads only."""
         ...
 
     def create_group(self, request: GroupRequest) -> OperationResult:

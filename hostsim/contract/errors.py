@@ -79,6 +79,21 @@ class Transient(ConnectorError):
     retryable = True
 
 
+class PartialRead(ConnectorError):
+    """A read of several target accounts reached only some: every row of the others was
+    yielded before this is raised at the end. ``failed`` names each account not read, with
+    why; a caller must not take those accounts' missing rows for "gone"."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, failed: Sequence[tuple[str, str]], steps: Sequence[Step] = ()
+    ) -> None:
+        super().__init__(message, steps=steps)
+        #: ``(account id, reason)`` of every account that could not be read, in order.
+        self.failed: tuple[tuple[str, str], ...] = tuple(failed)
+
+
 class ConfigurationError(ConnectorError):
     """The connector's settings are wrong or incomplete (bad TOML, unknown key, bad value)."""
 

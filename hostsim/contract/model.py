@@ -37,6 +37,10 @@ class Capability(StrEnum):
     READ_GROUP = "read-group"
     #: Say what an operation would do, with reads only (``plan``); ``plan_many`` optionally.
     PLAN = "plan"
+    #: Reach several target accounts (the AWS accounts of an organization): ``target_accounts``
+    #: lists them, ``for_account`` binds the connector to one, ``spans_accounts`` says from
+    #: the settings alone whether there are several (then a change needs a bound connector).
+    TARGET_ACCOUNTS = "target-accounts"
 
 
 class FetchKind(StrEnum):
@@ -223,6 +227,24 @@ class OperationResult:
 
 
 @frozen
+class TargetAccount:
+    """One target account a connector reaches (an AWS account of an organization), as
+    ``target_accounts`` reports it."""
+
+    id: str
+    name: str
+    #: Whether the connector can act in it now (its role could be assumed); only known when
+    #: ``target_accounts(check=True)`` tried, else True.
+    reachable: bool = True
+    #: Why it cannot be reached (the error AssumeRole answered, say); "" when it can.
+    reason: str = ""
+    #: The organization's management account (read with the base credentials, not a role).
+    management: bool = False
+    #: How the connector reaches it: ``role ARN`` or ``base credentials``.
+    via: str = ""
+
+
+@frozen
 class ConnectionStatus:
     """The answer of a connector's connection check."""
 
@@ -234,6 +256,9 @@ class ConnectionStatus:
     permissions_checked: bool = False
     #: Permissions the connector needs and does not have (empty when all are present).
     missing_permissions: tuple[str, ...] = ()
+    #: A connector reaching several target accounts: each in scope, with whether it could
+    #: be reached (``identity`` and ``account`` are then the base credentials').
+    accounts: tuple[TargetAccount, ...] = ()
 
 
 # --- fetch rows ---------------------------------------------------------------------------
@@ -261,6 +286,9 @@ class Account:
     #: lists them with ``via = direct``: a connector that offers ``read-account`` fills it,
     #: so that one bulk read shows an account's direct access beside its attributes.
     policies: tuple[str, ...] = ()
+    #: The target account the row was read in (an AWS account id) when the connector reaches
+    #: several (``target-accounts``) or was bound to one; None for a connector of one account.
+    account_id: str | None = None
 
 
 @frozen
@@ -273,6 +301,7 @@ class Group:
     path: str = "/"
     policies: tuple[str, ...] = ()
     inline_policies: tuple[str, ...] = ()
+    account_id: str | None = None
 
 
 @frozen
@@ -286,6 +315,7 @@ class Policy:
     scope: str = "local"
     attachment_count: int = 0
     description: str = ""
+    account_id: str | None = None
 
 
 @frozen
@@ -296,6 +326,7 @@ class GroupAccess:
     user_name: str
     user_id: str
     group: str
+    account_id: str | None = None
 
 
 @frozen
@@ -313,6 +344,7 @@ class PolicyAccess:
     policy_arn: str
     policy_name: str
     via: str
+    account_id: str | None = None
 
 
 FetchRow = Account | Group | Policy | GroupAccess | PolicyAccess

@@ -19,6 +19,9 @@ audit log. One concern per module:
 - :mod:`.reconciliation`: IDHub's records against what the connector fetches: drift found,
   reported, remediated, with a stale check and a deletion threshold.
 - :mod:`.settings`: the ``[idhub]`` table of the config file.
+- :mod:`.applications`: which applications a command acts on: the connector's one, or, with
+  settings spanning an organization, one per in-scope AWS account (``aws-iam@ACCOUNT``, its
+  entitlement ids qualified ``@ACCOUNT``), each reached through the runtime bound to it.
 
 The core reaches the application only through :class:`~hostsim.runtime.Runtime`, as the CLI
 and the SCIM API do.

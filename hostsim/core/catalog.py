@@ -80,7 +80,7 @@ def find(state: State, entitlement: str) -> Entitlement | None:
     ).fetchone()
     if row is not None:
         return _from_row(row)
-    kind, _, name = entitlement.partition(":")
+    kind, _, name = state.native_entitlement(entitlement).partition(":")
     rows = state.db.execute(
         "SELECT * FROM entitlements WHERE application = ? AND kind = ? AND name = ?",
         (state.application, kind, name),
@@ -98,25 +98,27 @@ def get(state: State, entitlement: str) -> Entitlement:
     return found
 
 
-def _fetched(runtime: Runtime) -> list[Entitlement]:
+def _fetched(state: State, runtime: Runtime) -> list[Entitlement]:
+    """The connector's groups and policies as catalog entries, their ids (and what a group
+    carries) as IDHub names them in this application (qualified in an organization)."""
     found: list[Entitlement] = []
     for row in runtime.fetch(FetchKind.GROUPS.value):
         assert isinstance(row, Group)
         found.append(
             Entitlement(
-                id=f"group:{row.name}",
+                id=state.entitlement_id(f"group:{row.name}"),
                 kind="group",
                 name=row.name,
                 native_id=row.id,
                 description=f"IAM group {row.path}{row.name}",
-                carries=tuple(f"policy:{arn}" for arn in row.policies),
+                carries=tuple(state.entitlement_id(f"policy:{arn}") for arn in row.policies),
             )
         )
     for row in runtime.fetch(FetchKind.POLICIES.value):
         assert isinstance(row, Policy)
         found.append(
             Entitlement(
-                id=f"policy:{row.arn}",
+                id=state.entitlement_id(f"policy:{row.arn}"),
                 kind="policy",
                 name=row.name,
                 native_id=row.id,
@@ -128,7 +130,7 @@ def _fetched(runtime: Runtime) -> list[Entitlement]:
 
 def sync(state: State, runtime: Runtime) -> SyncSummary:
     """Fetch groups and policies and bring the catalog in line, in one transaction."""
-    fetched = _fetched(runtime)
+    fetched = _fetched(state, runtime)
     now = state.now()
     added: list[str] = []
     updated: list[str] = []

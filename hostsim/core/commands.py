@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from attrs import asdict
+from attrs import asdict, evolve
 
 from hostsim import output
 from hostsim.argtypes import LIMIT, ROW_ID, bounded
@@ -27,6 +27,7 @@ from hostsim.contract.errors import ConnectorError, InvalidInput, Refused
 from hostsim.contract.model import OperationResult, Step
 from hostsim.core import (
     accounts,
+    applications,
     audit,
     catalog,
     claims,
@@ -38,7 +39,7 @@ from hostsim.core import (
     requests,
 )
 from hostsim.core.identities import Identity
-from hostsim.core.plan import Options, Remedy
+from hostsim.core.plan import Options, Remedy, Report
 from hostsim.core.requests import Action, Request, Status
 from hostsim.core.settings import (
     CONFIG_TABLE,
@@ -58,6 +59,14 @@ EXIT_FAILURE = 1
 EXIT_REFUSED = 2
 
 Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+def account_id(text: str) -> str:
+    """An argparse ``type``: a 12-digit AWS account id (``--account``)."""
+    value = text.strip()
+    if not applications.ACCOUNT_ID.match(value):
+        raise argparse.ArgumentTypeError(f"expected a 12-digit AWS account id, got {text[:30]!r}")
+    return value
 
 
 # --- the parsers ------------------------------------------------------------------------
@@ -215,6 +224,13 @@ def _report_commands(command: Command) -> None:
         "removing more than PCT%% of accounts (default: [idhub] deletion_threshold, "
         "20)",
     )
+    sub.add_argument(
+        "--account",
+        type=account_id,
+        metavar="ID",
+        help="in an organization, reconcile only this AWS account (default: every one in "
+        "scope, a run each)",
+    )
     sub.add_argument("--json", action="store_true")
 
     sub = command("runs", "the reconciliation runs, newest first, with their counts")
@@ -340,6 +356,9 @@ class CoreCommands:
         its protection tag; nothing sent), IDHub keeps the identity as it was (exit 2). Any
         other failure keeps the change, for the next reconciliation to push."""
         failure: ConnectorError | None = None
+        linked = self._linked(self.args.email)
+        if any(applications.account_of(app) is not None for app in linked):
+            return self._modify_everywhere(linked)
         # the person's lock before the write transaction, as everywhere: waiting for it while
         # holding the state file's write lock would stall the work that holds it
         busy = f"{self.args.email} is not changed"
@@ -359,6 +378,73 @@ class CoreCommands:
         verdict = "changed" if after != before else "unchanged"
         return self._identity_and_account(after, pushed, verdict)
 
+    def _linked(self, email: str) -> list[str]:
+        """The applications in which IDHub records an account of the person."""
+        person = identities.find(self.state.db, email)
+        if person is None:
+            return []
+        return [
+            app.application
+            for app in applications.states(self.state)
+            if accounts.find(app, person.email) is not None
+        ]
+
+    def _modify_everywhere(self, linked: list[str]) -> int:
+        """In an organization: the identity changed, and pushed to each AWS account where the
+        person has an account. A failure in one is reported (exit 1) without losing the
+        others; only when every push was refused (nothing sent) is the change rolled back."""
+        done: list[tuple[str, OperationResult | None, ConnectorError | None]] = []
+        busy = f"{self.args.email} is not changed"
+        with (
+            claims.acting_for(self.state.path, self.args.email, what=busy),
+            transaction(self.state.db),
+        ):
+            before, after = identities.modify(self.state, self.args.email, self._fields())
+            for app in linked:
+                target = applications.bound(self.state, self.runtime, app)
+                try:
+                    pushed = fulfilment.push_attributes(target.state, target.runtime, before, after)
+                except ConnectorError as failed:
+                    done.append((app, None, failed))
+                    continue
+                done.append((app, pushed, None))
+            errors = [error for _, _, error in done if error is not None]
+            refused = all(isinstance(error, InvalidInput | Refused) for error in errors)
+            if errors and len(errors) == len(done) and refused:
+                raise errors[0]  # rolls the identity's change back
+        verdict = "changed" if after != before else "unchanged"
+        if self.args.json:
+            _print_json(
+                {
+                    "identity": asdict(after),
+                    "accounts": [
+                        {
+                            "application": app,
+                            "account_id": applications.account_of(app),
+                            "account": None if result is None else output.result_data(result),
+                            "error": None if error is None else error.message,
+                        }
+                        for app, result, error in done
+                    ],
+                }
+            )
+        else:
+            print(f"identity {after.email}: {verdict}")
+            for app, result, _ in done:
+                if result is not None:
+                    print(f"in {app}:")
+                    output.write_result(result, sys.stdout, as_json=False)
+        for app, _, error in done:
+            if error is not None:
+                print(f"hostsim: error: in {app}: {error.message}", file=sys.stderr)
+        return EXIT_FAILURE if errors else 0
+
+    def _leaver_scope(self) -> list[applications.Target] | None:
+        """Every in-scope AWS account of an organization (None: a connector of one)."""
+        if not applications.spans(self.state, self.runtime):
+            return None
+        return applications.in_scope(self.state, self.runtime)
+
     def identity_remove(self) -> int:
         email = self.args.email
 
@@ -370,8 +456,12 @@ class CoreCommands:
                 file=sys.stderr,
             )
 
-        done = leavers.leave(self.state, self.runtime, email, on_wait=waiting)
+        done = leavers.leave(
+            self.state, self.runtime, email, on_wait=waiting, scope=self._leaver_scope
+        )
         person = done.identity
+        if done.places:
+            return self._left_everywhere(done)
         if self.args.json:
             account = None if done.result is None else output.result_data(done.result)
             _print_json(
@@ -399,6 +489,44 @@ class CoreCommands:
             output.write_result(done.result, sys.stdout, as_json=False)
         return 0
 
+    def _left_everywhere(self, done: leavers.Leave) -> int:
+        """A leave in every AWS account of an organization: what it did in each."""
+        person = done.identity
+        if self.args.json:
+            _print_json(
+                {
+                    "identity": asdict(person),
+                    "leaver": {"policy": done.policy.value},
+                    "accounts": [
+                        {
+                            "application": place.application,
+                            "account_id": place.account_id,
+                            "done": place.done,
+                            "account": place.account,
+                            "delete_due": place.delete_due,
+                            "result": None
+                            if place.result is None
+                            else output.result_data(place.result),
+                        }
+                        for place in done.places
+                    ],
+                    "waited": done.waited,
+                    "undone": list(done.undone),
+                }
+            )
+            return 0
+        print(f"identity {person.email}: left on {person.left_at}")
+        if done.waited:
+            print(f"waited for work in progress for {person.email} in another process")
+        for what in done.undone:
+            print(f"undone, as {person.email} left while it ran: {what}")
+        for place in done.places:
+            line = _leave_line(
+                evolve(done, done=place.done, account=place.account, delete_due=place.delete_due)
+            )
+            print(f"in {place.application}: {line}")
+        return 0
+
     def _identity_and_account(
         self, person: Identity, result: OperationResult | None, verdict: str
     ) -> int:
@@ -421,6 +549,8 @@ class CoreCommands:
         return leavers.deletion_due(self.state.settings, disabled_at, left_at)
 
     def identity_list(self) -> int:
+        if applications.organized(self.state):
+            return self._identities_everywhere()
         rows = []
         held = {record.identity: record for record in accounts.every(self.state)}
         for person in identities.every(self.state.db):
@@ -450,10 +580,65 @@ class CoreCommands:
         _print_table(columns, [[row[c] for c in columns] for row in rows], "identities")
         return 0
 
+    def _identities_everywhere(self) -> int:
+        """Every identity with its accounts in every AWS account of an organization: the
+        ``account`` column lists them as ``NAME@ACCOUNT`` (a list in JSON)."""
+        held: dict[str, list[tuple[str, accounts.AccountRecord]]] = {}
+        for app in applications.states(self.state):
+            for record in accounts.every(app):
+                held.setdefault(record.identity, []).append((app.application, record))
+        rows = []
+        for person in identities.every(self.state.db):
+            records = held.get(person.email, [])
+            missing = sorted(r.missing_since for _, r in records if r.missing_since)
+            disabled = sorted(r.disabled_at for _, r in records if r.disabled_at)
+            first_disabled = disabled[0] if disabled else None
+            rows.append(
+                {
+                    **asdict(person),
+                    "account": [
+                        f"{r.name}@{applications.account_of(app) or app}" for app, r in records
+                    ],
+                    "accounts": [
+                        {
+                            "application": app,
+                            "account_id": applications.account_of(app),
+                            "name": r.name,
+                            "missing_since": r.missing_since,
+                            "disabled_at": r.disabled_at,
+                        }
+                        for app, r in records
+                    ],
+                    "missing_since": missing[0] if missing else None,
+                    "disabled_at": first_disabled,
+                    "delete_due": self._delete_due(first_disabled, person.left_at),
+                }
+            )
+        if self.args.json:
+            _print_json(rows)
+            return 0
+        columns = (
+            "email",
+            "display_name",
+            "manager",
+            "account",
+            "missing_since",
+            "left_at",
+            "delete_due",
+        )
+        table = [
+            [(",".join(row[c]) or None) if c == "account" else row[c] for c in columns]
+            for row in rows
+        ]
+        _print_table(columns, table, "identities")
+        return 0
+
     # --- catalog
 
     def catalog_sync(self) -> int:
         self.resume()
+        if applications.spans(self.state, self.runtime):
+            return self._sync_everywhere()
         summary = catalog.sync(self.state, self.runtime)
         if self.args.json:
             _print_json(asdict(summary))
@@ -471,8 +656,58 @@ class CoreCommands:
         )
         return 0
 
+    def _sync_everywhere(self) -> int:
+        """Each in-scope AWS account synced into its own application, through the runtime
+        bound to it. An account that cannot be read is named on stderr and its entries are
+        kept as they were (not taken as gone); the others are synced; exit 1."""
+        synced: list[tuple[str, catalog.SyncSummary]] = []
+        failed: list[tuple[str, str]] = []
+        for target in applications.in_scope(self.state, self.runtime):
+            try:
+                synced.append((target.label, catalog.sync(target.state, target.runtime)))
+            except ConnectorError as exc:
+                failed.append((target.label, exc.message))
+        if self.args.json:
+            _print_json(
+                [
+                    {
+                        "application": app,
+                        "account_id": applications.account_of(app),
+                        **asdict(summary),
+                    }
+                    for app, summary in synced
+                ]
+                + [
+                    {"application": app, "account_id": applications.account_of(app), "error": why}
+                    for app, why in failed
+                ]
+            )
+        else:
+            for app, summary in synced:
+                for label, ids in (
+                    ("added", summary.added),
+                    ("updated", summary.updated),
+                    ("gone from the application", summary.removed),
+                ):
+                    for entitlement in ids:
+                        print(f"{label}: {entitlement}")
+                print(
+                    f"catalog of {app} synced: {len(summary.added)} added, "
+                    f"{len(summary.updated)} updated, {len(summary.removed)} gone, "
+                    f"{summary.unchanged} unchanged"
+                )
+        for app, why in failed:
+            print(
+                f"hostsim: error: {app} could not be read, its catalog entries are kept as they "
+                f"were: {why}",
+                file=sys.stderr,
+            )
+        return EXIT_FAILURE if failed else 0
+
     def catalog_list(self) -> int:
         default = self.state.settings.default_approval
+        if applications.organized(self.state):
+            return self._catalog_everywhere()
         entries = list(catalog.every(self.state))
         if self.args.json:
             _print_json(
@@ -497,12 +732,57 @@ class CoreCommands:
         )
         return 0
 
+    def _catalog_everywhere(self) -> int:
+        """The catalog of every AWS account of an organization, each entry naming its account."""
+        default = self.state.settings.default_approval
+        entries = [
+            (app, entry) for app in applications.states(self.state) for entry in catalog.every(app)
+        ]
+        if self.args.json:
+            _print_json(
+                [
+                    {
+                        **asdict(e),
+                        "application": app.application,
+                        "account_id": app.account_id,
+                        "effective_approval": list(e.approval_chain or default),
+                    }
+                    for app, e in entries
+                ]
+            )
+            return 0
+        rows = [
+            [
+                app.account_id or app.application,
+                short(e.id),
+                ",".join(short(p).partition(":")[2] for p in e.carries) or "-",
+                e.owner,
+                ",".join(e.approval_chain or default) + ("" if e.approval_chain else " (default)"),
+                "yes" if e.present else "gone",
+            ]
+            for app, e in entries
+        ]
+        _print_table(
+            ("aws_account", "entitlement", "carries", "owner", "approval", "present"),
+            rows,
+            "entitlements",
+        )
+        return 0
+
+    def _of(self, entitlement: str) -> State:
+        """The state of the application an entitlement named on the command line is in."""
+        application = applications.of_entitlement(self.state, entitlement)
+        return self.state.for_application(application, applications.account_of(application))
+
     def catalog_set(self) -> int:
         approval = None
         if self.args.approval is not None:
             approval = tuple(s.strip() for s in self.args.approval.split(",") if s.strip())
         entry = catalog.configure(
-            self.state, self.args.entitlement, owner=self.args.owner, approval=approval
+            self._of(self.args.entitlement),
+            self.args.entitlement,
+            owner=self.args.owner,
+            approval=approval,
         )
         if self.args.json:
             _print_json(asdict(entry))
@@ -553,7 +833,11 @@ class CoreCommands:
         action = Action.REVOKE if self.args.revoke else Action.GRANT
         identity = self.args.identity or self.state.actor
         request = requests.submit(
-            self.state, action, identity, self.args.entitlement, self.args.justification
+            self._of(self.args.entitlement),
+            action,
+            identity,
+            self.args.entitlement,
+            self.args.justification,
         )
         return self._fulfilled(request)
 
@@ -684,7 +968,10 @@ class CoreCommands:
     def reconcile(self) -> int:
         options = self._options()
         self.resume()
-        report = reconciliation.reconcile(self.state, self.runtime, options)
+        if applications.spans(self.state, self.runtime):
+            return self._reconcile_everywhere(options)
+        runtime = self.runtime.for_account(self.args.account)
+        report = reconciliation.reconcile(self.state, runtime, options)
         if self.args.json:
             _print_json(
                 {
@@ -727,7 +1014,94 @@ class CoreCommands:
             return EXIT_FAILURE
         return 0
 
+    def _reconcile_everywhere(self, options: Options) -> int:
+        """One run per in-scope AWS account of an organization (or the one ``--account``
+        names), each with its own findings and deletion threshold; an account that could
+        not be read fails its own run only. Exit 1 if any run failed or a remedy did, else
+        2 if any was refused (the threshold), else 0."""
+        done: list[tuple[applications.Target, Report]] = []
+        for target in applications.in_scope(self.state, self.runtime, self.args.account):
+            try:
+                report = reconciliation.reconcile(target.state, target.runtime, options)
+            except ConnectorError as exc:
+                report = _failed_run(target.state, exc)
+            done.append((target, report))
+        if self.args.json:
+            _print_json(
+                {
+                    "runs": [
+                        {
+                            "application": target.label,
+                            "account_id": target.state.account_id,
+                            "run": report.run,
+                            "status": report.status,
+                            "counts": report.counts,
+                            "message": report.message,
+                            "findings": [asdict(f) for f in report.findings],
+                        }
+                        for target, report in done
+                    ]
+                }
+            )
+        else:
+            _print_table(
+                (
+                    "aws_account",
+                    "account",
+                    "finding",
+                    "subject",
+                    "idhub",
+                    "app",
+                    "direction",
+                    "action",
+                    "outcome",
+                ),
+                [
+                    [
+                        target.state.account_id,
+                        f.account,
+                        f.kind.value,
+                        short(f.subject),
+                        f.idhub,
+                        f.app,
+                        f.direction,
+                        f.action.value,
+                        f.outcome or f.detail,
+                    ]
+                    for target, report in done
+                    for f in report.findings
+                ],
+                "findings",
+            )
+            for target, report in done:
+                tally = ", ".join(f"{count} {kind}" for kind, count in report.counts.items())
+                print(
+                    f"reconciliation run {report.run} of {target.label}: {report.status} "
+                    f"({tally or 'no drift'})"
+                )
+        return self._runs_exit(done)
+
+    def _runs_exit(self, done: list[tuple[applications.Target, Report]]) -> int:
+        code = 0
+        for target, report in done:
+            if report.status == "refused":
+                print(f"hostsim: error: {target.label}: {report.message}", file=sys.stderr)
+                code = code or EXIT_REFUSED
+            elif report.status == "failed":
+                print(f"hostsim: error: {target.label}: {report.message}", file=sys.stderr)
+                code = EXIT_FAILURE
+            elif report.status == "partial":
+                print(
+                    f"hostsim: error: some remedies of run {report.run} ({target.label}) failed "
+                    "(see the outcome column); run reconcile again once the cause is fixed",
+                    file=sys.stderr,
+                )
+                code = EXIT_FAILURE
+        return code
+
     def runs(self) -> int:
+        if applications.organized(self.state):
+            return self._runs_everywhere()
         found = reconciliation.runs(self.state, self.args.limit)
         if self.args.json:
             _print_json(found)
@@ -743,6 +1117,28 @@ class CoreCommands:
             for run in found
         ]
         _print_table(("run", "started_at", "actor", "status", "counts"), rows, "runs")
+        return 0
+
+    def _runs_everywhere(self) -> int:
+        """The runs of every AWS account of an organization, each naming its application."""
+        found = reconciliation.runs(self.state, self.args.limit, applications.known(self.state))
+        if self.args.json:
+            _print_json(found)
+            return 0
+        rows = [
+            [
+                run["run"],
+                run["application"],
+                run["started_at"],
+                run["actor"],
+                run["status"],
+                ", ".join(f"{k} {v}" for k, v in dict(run["counts"]).items()),  # type: ignore[call-overload]
+            ]
+            for run in found
+        ]
+        _print_table(
+            ("run", "application", "started_at", "actor", "status", "counts"), rows, "runs"
+        )
         return 0
 
     def audit(self) -> int:
@@ -767,6 +1163,14 @@ class CoreCommands:
             "entries",
         )
         return 0
+
+
+def _failed_run(state: State, exc: ConnectorError) -> Report:
+    """The run a read failure ended (it logged itself ``failed``), as a report."""
+    latest = reconciliation.runs(state, 1)
+    if not latest:  # it failed before its run was logged
+        return Report(0, "failed", (), {}, f"reading it failed: {exc.message}")
+    return Report(int(str(latest[0]["run"])), "failed", (), {}, str(latest[0]["message"]))
 
 
 def _leave_line(done: leavers.Leave) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from hostsim.contract.errors import AlreadyExists, ConnectorError
 from hostsim.contract.model import OperationResult, Step
-from hostsim.core import accounts, grants, identities
+from hostsim.core import accounts, applications, grants, identities
 from hostsim.core import requests as requests_
 from hostsim.core.audit import steps_data
 from hostsim.core.claims import Busy, acting_for, claim
@@ -107,17 +107,27 @@ def connector_call(state: State, request: Request) -> tuple[str, dict[str, Any]]
     revocation for someone without an account). Fulfilment runs it; ``request show --plan``
     asks the connector for its plan, so both see the same call."""
     account = accounts.find(state, request.identity)
+    native = state.native_entitlement(request.entitlement)
     if request.action is Action.GRANT and account is None:
         identity = identities.get(state.db, request.identity)
-        return "create", create_payload(identity, [request.entitlement])
+        return "create", create_payload(identity, [native])
     if account is None:
         return None
     operation = "grant" if request.action is Action.GRANT else "revoke"
-    return operation, {"email": request.identity, "entitlement": request.entitlement}
+    return operation, {"email": request.identity, "entitlement": native}
+
+
+def routed(state: State, runtime: Runtime, request: Request) -> tuple[State, Runtime]:
+    """The application a request acts on (its entitlement's, in the catalog) and the runtime
+    bound to that application's account (an AWS account of an organization); the command's
+    own for a connector of one account."""
+    target = applications.for_entitlement(state, runtime, request.entitlement)
+    return target.state, target.runtime
 
 
 def plan(state: State, runtime: Runtime, request: Request) -> OperationResult:
     """What fulfilling ``request`` now would do, with reads only (the connector's plan)."""
+    state, runtime = routed(state, runtime, request)
     call = connector_call(state, request)
     if call is None:
         return OperationResult(operation="revoke", account=None)
@@ -140,7 +150,9 @@ def fulfil(state: State, runtime: Runtime, request: Request, *, why: str = "appr
     ``withdrawn`` when the person left before or while it ran (what it did is undone).
 
     It acts for the person under their lock (:func:`.claims.acting_for`), which a leaver takes
-    too, so a leaver waits for it and it never runs beside a leaver's delete."""
+    too, so a leaver waits for it and it never runs beside a leaver's delete. It acts in the
+    application of the request's entitlement (:func:`routed`)."""
+    state, runtime = routed(state, runtime, request)
     with claim(state.path, request.id) as mine:
         current = requests_.get(state.db, request.id)
         if not mine or current.status is not Status.APPROVED:
@@ -249,8 +261,9 @@ def undo_for_leaver(
     runtime: Runtime, email: str, entitlements: list[str], *, created: bool
 ) -> tuple[str, OperationResult]:
     """Take back what work for a person who left meanwhile gave them: the account it created
-    (deleted, with everything on it), else the access it granted (revoked). Returns what was
-    undone, in words, and the connector's result; raises the connector's error."""
+    (deleted, with everything on it), else the access it granted (revoked: ``entitlements``
+    are the connector's own ids, on a runtime bound to the account). Returns what was undone,
+    in words, and the connector's result; raises the connector's error."""
     if created:
         return "the account it created was deleted", runtime.delete({"email": email})
     steps: list[Step] = []
@@ -271,9 +284,8 @@ def _undo(
 ) -> Request:
     """The person left while this ran: undo it, withdraw the request and say so."""
     try:
-        what, undo = undo_for_leaver(
-            runtime, request.identity, [request.entitlement], created=not had_account
-        )
+        native = state.native_entitlement(request.entitlement)
+        what, undo = undo_for_leaver(runtime, request.identity, [native], created=not had_account)
         steps, outcome = done + undo.steps, "undone"
         reason = f"undone: {request.identity} left while this ran; {what}"
     except ConnectorError as exc:

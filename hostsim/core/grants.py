@@ -94,8 +94,12 @@ def close_grant(
 
 
 def close_all(state: State, identity: str, reason: str) -> list[str]:
-    """Close every open grant of an identity whose account is gone; returns the entitlements."""
-    entitlements = [grant.entitlement for grant in held(state.db, identity)]
+    """Close every open grant of an identity whose account is gone; returns the entitlements.
+    Only those of the state's application: in an organization, the account gone from one AWS
+    account leaves the access held in the others."""
+    entitlements = [
+        grant.entitlement for grant in held(state.db, identity) if state.owns(grant.entitlement)
+    ]
     for entitlement in entitlements:
         close_grant(state, identity, entitlement, reason)
     return entitlements

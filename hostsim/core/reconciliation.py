@@ -33,6 +33,11 @@ operating system releases it when the process ends, however it ends. The next ru
 ``running`` run whose claim is free as ``interrupted``, listing the remedies whose intent was
 audited but whose outcome never was; a run in progress elsewhere, however long, is left alone.
 
+In an organization each in-scope AWS account is an application of its own, reconciled by a
+run of its own through the runtime bound to it (:mod:`.applications`): its findings, its
+population for the deletion threshold and its failure are that account's. An account that
+could not be read fails its run; it is never read as an account whose users are all gone.
+
 The connector finds an account by its email alone, so an account without one, or whose email
 another account also answers to, is neither correlated nor changed through the connector: its
 findings are reported, to be fixed by hand, rather than sent to whichever account the email
@@ -43,7 +48,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack, suppress
 
 from attrs import evolve, frozen
@@ -81,24 +86,34 @@ SECONDS_PER_DAY = 86_400
 @frozen
 class Snapshot:
     users: tuple[Account, ...]
-    #: Directly attached policies by user id (group-held ones come with group membership).
+    #: Directly attached policies by user id (group-held ones come with group membership),
+    #: as IDHub names them in this application (qualified in an organization).
     direct: dict[str, frozenset[str]]
     #: The attributes the connector maps (its schema), compared with the identity's.
     attributes: tuple[str, ...]
+    #: The groups an account is in, as IDHub names them (``group:NAME``, qualified).
+    qualify: Callable[[str], str] = str
 
 
-def read(runtime: Runtime) -> Snapshot:
+def read(state: State, runtime: Runtime) -> Snapshot:
+    """The application's accounts and direct access, read through a runtime bound to the
+    state's account in an organization (never the unbound one: an account that could not be
+    read must fail this run, not look like an account with no users)."""
     users = tuple(row for row in runtime.fetch(FetchKind.USERS.value) if isinstance(row, Account))
     direct: dict[str, set[str]] = {}
     for row in runtime.fetch(FetchKind.POLICY_ACCESS.value):
         if isinstance(row, PolicyAccess) and row.via == "direct":
-            direct.setdefault(row.user_id, set()).add(f"policy:{row.policy_arn}")
+            entitlement = state.entitlement_id(f"policy:{row.policy_arn}")
+            direct.setdefault(row.user_id, set()).add(entitlement)
     attributes = tuple(spec.name for spec in runtime.schema().attributes)
-    return Snapshot(users, {k: frozenset(v) for k, v in direct.items()}, attributes)
+    return Snapshot(
+        users, {k: frozenset(v) for k, v in direct.items()}, attributes, state.entitlement_id
+    )
 
 
 def app_access(account: Account, snapshot: Snapshot) -> set[str]:
-    return {f"group:{name}" for name in account.groups} | set(snapshot.direct.get(account.id, ()))
+    groups = {snapshot.qualify(f"group:{name}") for name in account.groups}
+    return groups | set(snapshot.direct.get(account.id, ()))
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -431,7 +446,7 @@ def plan(state: State, snapshot: Snapshot, options: Options) -> Plan:
         linked = known.get(email)
         if linked is not None and linked.native_id != user.id:
             linked = evolve(linked, synced={})  # a different account now: no agreed values
-        held = {grant.entitlement for grant in grants.held(state.db, email)}
+        held = {g.entitlement for g in grants.held(state.db, email) if state.owns(g.entitlement)}
         found = _disabled(identity, user, options)
         found += _access(identity, user, snapshot, held, options)
         found += _attributes(state, identity, user, linked, snapshot=snapshot, options=options)
@@ -533,7 +548,7 @@ def reconcile(state: State, runtime: Runtime, options: Options) -> Report:
 
 def _run(state: State, runtime: Runtime, options: Options, run: int) -> Report:
     try:
-        snapshot = read(runtime)
+        snapshot = read(state, runtime)
     except ConnectorError as exc:
         finish(state, run, "failed", (), f"reading the application failed: {exc.message}")
         raise
@@ -657,14 +672,22 @@ def close_interrupted(state: State) -> list[int]:
     return closed
 
 
-def runs(state: State, limit: int = 20) -> list[dict[str, object]]:
-    """The latest runs, newest first, with their options and counts."""
+def runs(
+    state: State, limit: int = 20, applications: Sequence[str] | None = None
+) -> list[dict[str, object]]:
+    """The latest runs, newest first, with their options and counts; of several
+    ``applications`` (the accounts of an organization), each run naming its application."""
+    chosen = [state.application] if applications is None else list(applications)
+    marks = ", ".join("?" * len(chosen))
     rows = state.db.execute(
-        "SELECT * FROM reconciliation_runs WHERE application = ? ORDER BY id DESC LIMIT ?",
-        (state.application, limit),
+        f"SELECT * FROM reconciliation_runs WHERE application IN ({marks}) "
+        "ORDER BY id DESC LIMIT ?",
+        (*chosen, limit),
     ).fetchall()
+    named = {} if applications is None else {"application": None}
     return [
         {
+            **{key: row[key] for key in named},
             "run": row["id"],
             "started_at": row["started_at"],
             "finished_at": row["finished_at"],

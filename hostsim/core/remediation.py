@@ -120,9 +120,8 @@ def _undo(ctx: _Run, finding: Finding) -> Finding:
             ctx.runtime.disable({"email": email})
             what = "the account it enabled was disabled again"
         else:
-            what, _ = undo_for_leaver(
-                ctx.runtime, email, [] if created else [finding.subject], created=created
-            )
+            native = [] if created else [ctx.state.native_entitlement(finding.subject)]
+            what, _ = undo_for_leaver(ctx.runtime, email, native, created=created)
         outcome = f"undone: {email} left while this ran; {what}"
     except ConnectorError as exc:
         what = f"undoing it failed: {exc.message}"
@@ -200,7 +199,11 @@ def _pull(state: State, pulls: list[Finding], run: int) -> list[Finding]:
 
 def _recreate(ctx: _Run, finding: Finding) -> Finding:
     identity = identities.get(ctx.state.db, finding.account)
-    held = [grant.entitlement for grant in grants.held(ctx.state.db, identity.email)]
+    held = [
+        ctx.state.native_entitlement(grant.entitlement)
+        for grant in grants.held(ctx.state.db, identity.email)
+        if ctx.state.owns(grant.entitlement)
+    ]
 
     def linked(result: OperationResult) -> None:
         link_created(ctx.state, identity, result, f"recreated by reconciliation run {ctx.run}")
@@ -360,5 +363,6 @@ def _one(ctx: _Run, finding: Finding, user: Account | None) -> Finding:
         return _enable(ctx, finding)
     assert user is not None
     call = ctx.runtime.revoke if finding.action is Action.REVOKE else ctx.runtime.grant
-    payload = {"email": app_email(user), "entitlement": finding.subject}
+    native = ctx.state.native_entitlement(finding.subject)
+    payload = {"email": app_email(user), "entitlement": native}
     return _through_connector(ctx, finding, lambda: call(payload))[0]

@@ -6,17 +6,21 @@ decided once per command and written the same way into the records and the audit
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attrs import define, field
+from attrs import define, evolve, field
 
 from hostsim.core.audit import AuditLog
 from hostsim.core.settings import CoreSettings
 from hostsim.core.store import open_state
 from hostsim.redaction import Redactor
+
+#: The ``@ACCOUNT`` an entitlement id of one AWS account of an organization ends with.
+QUALIFIER = re.compile(r"@(\d{12})$")
 
 
 def utc_now() -> datetime:
@@ -42,6 +46,9 @@ class State:
     clock: Callable[[], datetime] = utc_now
     #: The state file (None for a state not backed by one, as in some tests).
     path: Path | None = None
+    #: The target account (an AWS account of an organization) this state's application is;
+    #: None for the one application of a connector that reaches one account.
+    account_id: str | None = None
     audit: AuditLog = field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -65,6 +72,33 @@ class State:
             redact=redact or Redactor(),
             path=path,
         )
+
+    def for_application(self, application: str, account_id: str | None) -> State:
+        """The same command's state (database, clock, actor) acting on another application:
+        one AWS account of an organization is one IDHub application."""
+        if (application, account_id) == (self.application, self.account_id):
+            return self
+        return evolve(self, application=application, account_id=account_id)
+
+    def entitlement_id(self, native: str) -> str:
+        """IDHub's id of the connector's entitlement ``native`` in this application: qualified
+        with ``@ACCOUNT`` in an organization (``group:Dev@111111111111``), so that the same
+        group in two accounts is two entitlements; the connector's own id otherwise."""
+        return native if self.account_id is None else f"{native}@{self.account_id}"
+
+    def native_entitlement(self, entitlement: str) -> str:
+        """The connector's id of IDHub's ``entitlement`` (the reverse of
+        :meth:`entitlement_id`): what a connector bound to this account is handed."""
+        if self.account_id is None:
+            return entitlement
+        return QUALIFIER.sub("", entitlement)
+
+    def owns(self, entitlement: str) -> bool:
+        """Whether IDHub's ``entitlement`` is one of this application's (every one is, for a
+        connector of one account; grants are kept per person, not per application)."""
+        if self.account_id is None:
+            return True
+        return entitlement.endswith(f"@{self.account_id}")
 
     def now(self) -> str:
         return timestamp(self.clock())

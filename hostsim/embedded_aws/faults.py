@@ -35,6 +35,17 @@ class Call:
     injected: str | None = None
     #: The client's User-Agent header, which tells the connector's calls from a test's own.
     user_agent: str = ""
+    #: The AWS account the request acted in (decided from its access key as moto decides it:
+    #: an assumed role's key acts in the role's account), so a test can prove which accounts
+    #: a run reached and which it never touched.
+    account_id: str = ""
+    #: The other account the request reaches into, if any: the role's account for an
+    #: sts:AssumeRole (which acts in the caller's account); "" otherwise.
+    target_account_id: str = ""
+
+    def reaches(self, account_id: str) -> bool:
+        """Whether the request acted in ``account_id`` or reached into it."""
+        return account_id in (self.account_id, self.target_account_id)
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,8 @@ class Fault:
     """An error to return instead of serving a matching request.
 
     ``where`` narrows the match to requests carrying these exact parameter values (``(("GroupName",
-    "ops"),)``); ``lose_reply`` serves the request first and then answers with the error.
+    "ops"),)``), ``account`` to requests acting in that account; ``lose_reply`` serves the
+    request first and then answers with the error.
     """
 
     service: str
@@ -54,12 +66,17 @@ class Fault:
     lose_reply: bool = False
     #: A body to answer with instead of IAM's XML error (a proxy's HTML page, say).
     body: str | None = None
+    #: Only requests acting in this account (None: any account).
+    account: str | None = None
 
-    def matches(self, service: str, action: str, params: Mapping[str, str]) -> bool:
+    def matches(
+        self, service: str, action: str, params: Mapping[str, str], account: str = ""
+    ) -> bool:
         """Whether this fault is meant for that request."""
         return (
             self.service == service
             and self.action == action
+            and (self.account is None or self.account == account)
             and all(params.get(key) == value for key, value in self.where)
         )
 
@@ -87,12 +104,16 @@ class FaultInjector:
             self._armed.extend([fault] * times)
 
     def take(
-        self, service: str, action: str, params: Mapping[str, str] | None = None
+        self,
+        service: str,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        account: str = "",
     ) -> Fault | None:
         """Consume and return the oldest fault armed for this request, if any."""
         with self._lock:
             for fault in self._armed:
-                if fault.matches(service, action, params or {}):
+                if fault.matches(service, action, params or {}, account):
                     self._armed.remove(fault)
                     return fault
         return None
@@ -130,18 +151,36 @@ class CallRecorder:
         with self._lock:
             self._listeners.append(listener)
 
-    def actions(self, service: str | None) -> list[str]:
-        """Action names in arrival order, for one service or (``None``) for all."""
-        with self._lock:
-            return [c.action for c in self._calls if service is None or c.service == service]
+    def actions(self, service: str | None, account: str | None = None) -> list[str]:
+        """Action names in arrival order, for one service or (``None``) for all, and for one
+        account or (``None``) for all."""
+        return [c.action for c in self.received(service, account)]
 
-    def injected(self, service: str | None) -> list[tuple[str, str]]:
+    def injected(self, service: str | None, account: str | None = None) -> list[tuple[str, str]]:
         """``(action, error code)`` of every request answered with an injected error."""
+        return [
+            (c.action, c.injected)
+            for c in self.received(service, account)
+            if c.injected is not None
+        ]
+
+    def reaching(self, account: str, service: str | None = None) -> list[str]:
+        """Actions that acted in ``account`` or reached into it (an AssumeRole of its role)."""
         with self._lock:
             return [
-                (c.action, c.injected)
+                c.action
                 for c in self._calls
-                if c.injected is not None and (service is None or c.service == service)
+                if c.reaches(account) and (service is None or c.service == service)
+            ]
+
+    def received(self, service: str | None, account: str | None = None) -> list[Call]:
+        """The recorded calls themselves, filtered as for :meth:`actions`."""
+        with self._lock:
+            return [
+                c
+                for c in self._calls
+                if (service is None or c.service == service)
+                and (account is None or c.account_id == account)
             ]
 
     def clear(self) -> None:

@@ -1,12 +1,14 @@
-"""The WSGI layer in front of moto: delay, fault, record, lock, then fidelity (IAM's, or
-Identity Center's for identitystore and sso-admin) or moto.
+"""The WSGI layer in front of moto: delay, account, fault, record, lock, then fidelity (IAM's,
+Identity Center's for identitystore and sso-admin, role trust for sts:AssumeRole) or moto.
 
 Every request passes here in its own server thread. The order matters: the simulated network
 delay comes first (outside any lock, so concurrent clients overlap as they would against AWS);
-then the request may be throttled, faulted or find its user not yet visible (each such call
-never reaches moto, exactly like a throttled call never reaches IAM's backend), and is recorded
-with what was injected; only then is moto's state locked, because moto is not thread-safe and
-the fidelity rules must see and change its state atomically. A fault with ``lose_reply`` is the
+then the account the request acts in is decided once (by moto's own mapping of access keys to
+accounts) and handed to moto, so the call log, the faults, the rules and moto agree on it; then
+the request may be throttled, faulted or find its user not yet visible (each such call never
+reaches moto, exactly like a throttled call never reaches IAM's backend), and is recorded with
+what was injected; only then is moto's state locked, because moto is not thread-safe and the
+fidelity rules must see and change its state atomically. A fault with ``lose_reply`` is the
 exception: the request is served, and its answer replaced by the error afterwards.
 """
 
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from hostsim.embedded_aws import identity_center, moto_state
+from hostsim.embedded_aws import identity_center, moto_state, role_trust
 from hostsim.embedded_aws.clients import REGION
 from hostsim.embedded_aws.consistency import FreshUsers
 from hostsim.embedded_aws.faults import Call, CallRecorder, Fault, FaultInjector
@@ -58,6 +60,9 @@ class EmbeddedAWSMiddleware:
         self.identity_center = IdentityCenterFidelity()
         #: Serialises everything that reads or writes moto's state (requests and resets).
         self.state_lock = threading.RLock()
+        #: Seconds requests spent holding :attr:`state_lock` (moto at work), in total: the
+        #: part of a run this one-at-a-time simulator adds that AWS's servers do in parallel.
+        self.served_seconds = 0.0
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.request_delay > 0:
@@ -70,45 +75,88 @@ class EmbeddedAWSMiddleware:
         request = _decode(environ)
         service = request.service or "unknown"
         action = request.action or _target_action(environ)
+        account = self._account(environ, request)
         if not action:
-            return self._serve(environ, request, service, action)
-        fault = self._fault_for(service, action, request.params)
+            return self._serve(environ, request, service, action, account)
+        fault = self._fault_for(service, action, request.params, account)
         user_agent = str(environ.get("HTTP_USER_AGENT", ""))
-        self.calls.record(Call(service, action, None if fault is None else fault.code, user_agent))
+        injected = None if fault is None else fault.code
+        target = role_trust.target_account(request.params) if service == "sts" else ""
+        call = Call(service, action, injected, user_agent, account, target)
+        self.calls.record(call)
         if fault is None:
-            return self._serve(environ, request, service, action)
+            return self._serve(environ, request, service, action, account)
         if fault.lose_reply:
-            self._serve(environ, request, service, action)
+            self._serve(environ, request, service, action, account)
         return _fault_reply(fault, service)
 
-    def _fault_for(self, service: str, action: str, params: dict[str, str]) -> Fault | None:
+    def _account(self, environ: WSGIEnvironment, request: QueryRequest) -> str:
+        """Decide once which account the request acts in, and tell moto (its
+        ``x-moto-account-id`` header), so the call log, the faults, the rules and moto all
+        agree on it; moto's look-up reads its backends, hence the lock."""
+        with self.state_lock:
+            account = moto_state.account_for(
+                request.signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+            )
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
+        return account
+
+    def _fault_for(
+        self, service: str, action: str, params: dict[str, str], account: str
+    ) -> Fault | None:
         """What the request meets before moto, in IAM's order: the front door's throttling,
         then an armed fault, then (in the backend) its user not yet visible."""
-        fault = self.throttler.take(service, action) or self.faults.take(service, action, params)
+        fault = self.throttler.take(service, action) or self.faults.take(
+            service, action, params, account
+        )
         if fault is None and service == "iam":
             fault = self.fresh_users.take(action, params)
         return fault
 
     def _serve(
-        self, environ: WSGIEnvironment, request: QueryRequest, service: str, action: str | None
+        self,
+        environ: WSGIEnvironment,
+        request: QueryRequest,
+        service: str,
+        action: str | None,
+        account: str,
     ) -> Reply:
         with self.state_lock:
-            if service in identity_center.SERVICES and action:
-                return _guarded(
-                    lambda: self._identity_center(environ, request, service, action), action
-                )
-            if service == "iam" and request.action:
-                reply = _guarded(lambda: self._iam(environ, request), action)
-                if request.action == "CreateUser" and reply.status == 200:
-                    self.fresh_users.created(request.params.get("UserName", ""))
-                return reply
-            return _guarded(lambda: self._moto(environ), action or environ.get("PATH_INFO"))
+            started = time.perf_counter()
+            try:
+                return self._locked(environ, request, service, action, account)
+            finally:
+                self.served_seconds += time.perf_counter() - started
 
-    def _iam(self, environ: WSGIEnvironment, request: QueryRequest) -> Reply:
-        account_id = moto_state.account_for(
-            request.signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-        )
+    def _locked(
+        self,
+        environ: WSGIEnvironment,
+        request: QueryRequest,
+        service: str,
+        action: str | None,
+        account: str,
+    ) -> Reply:
+        """One request served by the fidelity rules or moto, the state lock held."""
+        if service in identity_center.SERVICES and action:
+            return _guarded(
+                lambda: self._identity_center(environ, request, service, action, account),
+                action,
+            )
+        if service == "iam" and request.action:
+            reply = _guarded(lambda: self._iam(environ, request, account), action)
+            if request.action == "CreateUser" and reply.status == 200:
+                self.fresh_users.created(request.params.get("UserName", ""))
+            return reply
+        if service == "sts" and request.action == role_trust.ACTION:
+            return _guarded(lambda: self._assume_role(environ, request, account), action)
+        return _guarded(lambda: self._moto(environ), action or environ.get("PATH_INFO"))
 
+    def _assume_role(self, environ: WSGIEnvironment, request: QueryRequest, account: str) -> Reply:
+        """AssumeRole refused as AWS would (missing role, untrusted caller, external id)."""
+        refused = role_trust.refusal(account, request.signature.access_key, request.params)
+        return refused if refused is not None else self._moto(environ)
+
+    def _iam(self, environ: WSGIEnvironment, request: QueryRequest, account_id: str) -> Reply:
         def forward(params: dict[str, str]) -> Reply:
             if params != request.params:
                 replace_body(environ, encode_params(params))
@@ -119,11 +167,13 @@ class EmbeddedAWSMiddleware:
         )
 
     def _identity_center(
-        self, environ: WSGIEnvironment, request: QueryRequest, service: str, action: str
+        self,
+        environ: WSGIEnvironment,
+        request: QueryRequest,
+        service: str,
+        action: str,
+        account_id: str,
     ) -> Reply:
-        account_id = moto_state.account_for(
-            request.signature.access_key, environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-        )
         body = read_body(environ)
         region = request.signature.region or REGION
         return self.identity_center.handle(

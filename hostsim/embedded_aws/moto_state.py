@@ -37,10 +37,14 @@ def default_account_id() -> str:
 
 
 def account_for(access_key: str | None, account_header: str | None) -> str:
-    """Decide the account a request acts on, by the same precedence moto itself uses.
+    """Decide the account a request acts on, by the same precedence moto itself uses
+    (``BaseResponse.get_current_account``): a pinned ``MOTO_ACCOUNT_ID``, then the
+    ``x-moto-account-id`` header, then moto's own mapping of access keys to accounts (an
+    assumed role's key belongs to the role's account, a user's key to the user's).
 
     Rules must inspect the backend moto is about to change; guessing a different account
-    would check one account and let moto modify another.
+    would check one account and let moto modify another. The middleware hands the answer to
+    moto in the header, so moto cannot decide otherwise.
     """
     if ACCOUNT_ENV in os.environ:
         return os.environ[ACCOUNT_ENV]
@@ -54,6 +58,39 @@ def account_for(access_key: str | None, account_header: str | None) -> str:
 def iam_backend(account_id: str) -> IAMBackend:
     """Moto's IAM state for one account (IAM is global: one backend per partition)."""
     return iam_backends[account_id]["global"]
+
+
+def find_role(backend: IAMBackend, name: str) -> Any | None:
+    """The role called ``name``, ignoring letter case (IAM role names are unique that way)."""
+    folded = name.lower()
+    return next((r for r in backend.roles.values() if r.name.lower() == folded), None)
+
+
+def caller(account_id: str, access_key: str | None) -> tuple[str, str | None]:
+    """Who signed a request, as moto's GetCallerIdentity would answer: the caller's ARN and,
+    for an assumed-role session, the ARN of the role it assumed (None otherwise)."""
+    from moto.sts.models import sts_backends
+
+    backend = sts_backends[account_id]["aws"]
+    session = backend.get_assumed_role_from_access_key(access_key) if access_key else None
+    _, arn, _ = backend.get_caller_identity(access_key or "", "us-east-1")  # its partition
+    return str(arn), None if session is None else str(session.role_arn)
+
+
+def organizations_backend(account_id: str) -> Any:
+    """Moto's Organizations state seen from one account (the organization lives in the
+    management account's backend; a member's backend holds none)."""
+    from moto.organizations.models import organizations_backends
+
+    return organizations_backends[account_id]["aws"]
+
+
+def management_account_of(account_id: str) -> str | None:
+    """The management account of the organization ``account_id`` is a member of, if any."""
+    from moto.organizations.models import organizations_backends
+
+    owner = organizations_backends.master_accounts.get(account_id)
+    return None if owner is None else str(owner[0])
 
 
 def identitystore_backend(account_id: str, region: str) -> Any:
@@ -165,13 +202,23 @@ def reset_all() -> None:
     instances = getattr(BackendDict, "_instances", None)
     if not isinstance(instances, list):
         _public_reset()
+        _forget_organization_members()
         return
     with backend_lock:
         for backend_dict in list(instances):
             _release_backends(backend_dict)
             backend_dict.clear()
         instances.clear()
+    _forget_organization_members()
     reset_model_data()
+
+
+def _forget_organization_members() -> None:
+    """Forget which account belongs to which organization: moto keeps that map beside its
+    backends and neither its reset nor dropping the backends empties it."""
+    from moto.organizations.models import organizations_backends
+
+    organizations_backends.master_accounts.clear()
 
 
 def _release_backends(backend_dict: BackendDict[Any]) -> None:
@@ -189,28 +236,27 @@ def _public_reset() -> None:
 
 @contextmanager
 def server_settings(moto_loads_managed_policies: bool) -> Iterator[None]:
-    """Set moto's process-wide switches for as long as the embedded server runs.
+    """Set moto's process-wide switch for as long as the embedded server runs.
 
-    Both are read lazily (when moto creates a backend after a reset, and on every request), so
-    they must stay set for the server's whole life, not just at start:
+    ``MOTO_IAM_LOAD_MANAGED_POLICIES`` is read lazily (whenever moto creates an IAM backend,
+    after a reset or for a new account), so it must stay set for the server's whole life:
+    whether moto builds the ~1,500 AWS-managed policies (``arn:aws:iam::aws:policy/...``) into
+    every IAM backend it creates. Normally off: ``aws_policies`` adds them on demand, which is
+    much cheaper per reset and per account.
 
-    * ``MOTO_IAM_LOAD_MANAGED_POLICIES``: whether moto builds the ~1,500 AWS-managed policies
-      (``arn:aws:iam::aws:policy/...``) into every IAM backend it creates. Normally off:
-      ``aws_policies`` adds them on demand, which is much cheaper per reset.
-    * ``MOTO_ACCOUNT_ID``: pins the account. Without it moto works out the account from the
-      access key on every request by building an IAM backend in each of its six partitions;
-      with managed policies on, that is ~0.4 s on the first request after every reset.
-      Pinning costs nothing here: the fake credentials map to the default account anyway.
-      A value the user already set is kept.
+    ``MOTO_ACCOUNT_ID`` is deliberately *not* pinned: an organization needs moto to tell
+    accounts apart by access key (an assumed role's key acts in the role's account). Finding
+    the account costs moto one look-up per known account and partition (tens of microseconds
+    for fifty accounts with the policies on demand; the fallback that loads them eagerly pays
+    for building them in every partition of every account once). A value the user set is
+    still obeyed, by moto and by :func:`account_for` alike, and pins every request.
     """
-    previous = {name: os.environ.get(name) for name in (MANAGED_POLICIES_ENV, ACCOUNT_ENV)}
+    previous = os.environ.get(MANAGED_POLICIES_ENV)
     os.environ[MANAGED_POLICIES_ENV] = "true" if moto_loads_managed_policies else "false"
-    os.environ.setdefault(ACCOUNT_ENV, default_account_id())
     try:
         yield
     finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        if previous is None:
+            os.environ.pop(MANAGED_POLICIES_ENV, None)
+        else:
+            os.environ[MANAGED_POLICIES_ENV] = previous

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -25,11 +25,12 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from hostsim.embedded_aws import aws_policies, clients, moto_state
+from hostsim.embedded_aws import aws_policies, clients, moto_state, organization
 from hostsim.embedded_aws.consistency import HidingRule
 from hostsim.embedded_aws.faults import Call, Fault
 from hostsim.embedded_aws.identity_center import ArmedFailure
 from hostsim.embedded_aws.middleware import EmbeddedAWSMiddleware
+from hostsim.embedded_aws.organization import Organization
 from hostsim.embedded_aws.throttling import ThrottleRule
 
 if TYPE_CHECKING:
@@ -215,7 +216,8 @@ class EmbeddedAWS:
         self._middleware.request_delay = seconds
 
     def reset(self) -> None:
-        """Empty every account and forget faults, the call log and service credentials.
+        """Empty every account (and the organization), forget faults, the call log and service
+        credentials.
 
         Waits for requests in progress; requests arriving meanwhile see the empty state.
         """
@@ -226,12 +228,32 @@ class EmbeddedAWS:
             self.reset_faults()
             self._middleware.calls.clear()
 
-    def calls(self, service: str | None = "iam") -> list[str]:
+    @property
+    def served_seconds(self) -> float:
+        """Seconds moto spent serving requests so far, in total. Moto is not thread-safe, so
+        the embedded AWS serves one request at a time: a benchmark of concurrent clients
+        reports this beside its wall time, since AWS's servers do that work in parallel."""
+        return self._middleware.served_seconds
+
+    def calls(self, service: str | None = "iam", account: str | None = None) -> list[str]:
         """Action names received so far, in order, faulted and refused ones included.
 
         ``service`` filters by SigV4 service name; None returns every service's calls.
+        ``account`` keeps only the calls that acted in that account (an assumed role's calls
+        act in the role's account); None keeps every account's.
         """
-        return self._middleware.calls.actions(service)
+        return self._middleware.calls.actions(service, account)
+
+    def reached(self, account_id: str, service: str | None = None) -> list[str]:
+        """Actions that acted in ``account_id`` or reached into it (an AssumeRole of one of
+        its roles, which itself acts in the caller's account), every service by default:
+        ``reached(excluded) == []`` proves a run never touched that account."""
+        return self._middleware.calls.reaching(account_id, service)
+
+    def received(self, service: str | None = "iam", account: str | None = None) -> list[Call]:
+        """The calls themselves (action, account, injected error, user agent), filtered as
+        for :meth:`calls`."""
+        return self._middleware.calls.received(service, account)
 
     def listen(self, listener: Callable[[Call], None]) -> None:
         """Have ``listener`` see every request from now on, across resets (see
@@ -242,10 +264,13 @@ class EmbeddedAWS:
         """Forget the call log (to assert only on what a step does next)."""
         self._middleware.calls.clear()
 
-    def injected(self, service: str | None = "iam") -> list[tuple[str, str]]:
+    def injected(
+        self, service: str | None = "iam", account: str | None = None
+    ) -> list[tuple[str, str]]:
         """``(action, error code)`` of every request answered with an injected error (a fault,
-        a throttle, a user not yet visible), in order; ``service`` as for :meth:`calls`."""
-        return self._middleware.calls.injected(service)
+        a throttle, a user not yet visible), in order; ``service`` and ``account`` as for
+        :meth:`calls`."""
+        return self._middleware.calls.injected(service, account)
 
     def fail_next(
         self,
@@ -259,6 +284,7 @@ class EmbeddedAWS:
         where: Mapping[str, str] | None = None,
         lose_reply: bool = False,
         body: str | None = None,
+        account: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests for ``action`` with an IAM-style error.
 
@@ -268,6 +294,7 @@ class EmbeddedAWS:
         "ops"}``). With ``lose_reply`` the request *is* served and its answer replaced by the
         error: the change happened, the client does not know, and its retry meets it.
         ``body`` replaces IAM's XML error with that text as an HTML page (a proxy's 502).
+        ``account`` limits the fault to requests acting in that account.
         """
         fault = Fault(
             service=service,
@@ -278,6 +305,7 @@ class EmbeddedAWS:
             where=tuple((where or {}).items()),
             lose_reply=lose_reply,
             body=body,
+            account=account,
         )
         self._middleware.faults.arm(fault, times)
 
@@ -318,6 +346,71 @@ class EmbeddedAWS:
         ``seconds`` after its creation or for its next ``requests`` requests."""
         rule = HidingRule(seconds=seconds, requests=requests, name=name)
         self._middleware.fresh_users.arm(rule)
+
+    # -- Organizations ---------------------------------------------------------------------
+
+    def create_organization(
+        self, names: Sequence[str] = ("dev", "staging", "prod")
+    ) -> Organization:
+        """Make :attr:`account_id` (the account the fake credentials act in) the management
+        account of a new organization with one member account per name.
+
+        Each member has the ``OrganizationAccountAccessRole`` AWS makes (trusting the
+        management account, ``AdministratorAccess`` attached). Built in-process, as a setup
+        done before the story begins: nothing lands in the call log. A second organization
+        needs :meth:`reset` first (RuntimeError otherwise).
+        """
+        with self._middleware.state_lock:
+            return organization.create(
+                self.account_id,
+                names,
+                self.region,
+                aws_managed_policies=self.load_aws_managed_policies,
+            )
+
+    def member_iam_client(
+        self,
+        account_id: str,
+        role_name: str = organization.ROLE_NAME,
+        config: Config | None = None,
+    ) -> IAMClient:
+        """An IAM client acting in ``account_id``: it assumes the account's role through the
+        server (one AssumeRole call, refused like any other if the role does not trust the
+        management account) and signs with the session's credentials."""
+        answer = self.sts_client().assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
+            RoleSessionName="embedded-aws-admin",
+        )
+        credentials = answer["Credentials"]
+        with self._session_lock:
+            return self._shared_session().client(
+                "iam",
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                config=config,
+            )
+
+    def require_external_id(
+        self, account_id: str, external_id: str, role_name: str = organization.ROLE_NAME
+    ) -> None:
+        """Rewrite the role's trust policy so assuming it needs ``ExternalId=external_id``
+        (a StringEquals ``sts:ExternalId`` condition), as an administrator would."""
+        with self._middleware.state_lock:
+            organization.require_external_id(account_id, role_name, external_id)
+
+    def break_role(self, account_id: str, role_name: str = organization.ROLE_NAME) -> None:
+        """Delete the role from ``account_id``: assuming it is refused (AccessDenied) from now
+        on, as when an administrator removed it."""
+        with self._middleware.state_lock:
+            organization.delete_role(account_id, role_name)
+
+    def close_account(self, account_id: str) -> None:
+        """Close a member account (CloseAccount: ListAccounts shows it ``SUSPENDED``, and
+        AssumeRole into it is refused)."""
+        with self._middleware.state_lock:
+            organization.close_account(self.account_id, account_id)
 
     # -- Identity Center -------------------------------------------------------------------
 

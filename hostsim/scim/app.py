@@ -45,7 +45,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from hostsim.contract.converter import unstructure
-from hostsim.contract.errors import ConfigurationError, ConnectorError
+from hostsim.contract.errors import ConfigurationError, ConnectorError, InvalidInput
 from hostsim.contract.model import Capability
 from hostsim.redaction import Redactor
 from hostsim.runtime import Runtime
@@ -502,9 +502,38 @@ def _integer(text: Any, default: int, name: str) -> int:
         raise InvalidValueException(detail=f"{name} must be an integer, got {text!r}") from None
 
 
+def check_one_account(runtime: Runtime) -> None:
+    """Refuse to serve settings that span several target accounts (an organization), before
+    the server binds: SCIM has no notion of a target account, and IDHub configures one SCIM
+    application per AWS account, so each is served bound to one (``serve --account ID``). A
+    bound runtime is bound here, so an account out of scope is refused at start-up too. A
+    connector that cannot even open is left to ``/health``, which says why."""
+    try:
+        if runtime.account_id is not None:
+            _ = runtime.connector
+            return
+        if not runtime.spans_accounts():
+            return
+    except InvalidInput:
+        raise
+    except ConnectorError:
+        return  # unreachable or misconfigured: /health says so, the first request retries
+    try:
+        count = str(len(runtime.target_accounts()))
+    except ConnectorError:
+        count = "several"
+    raise ConfigurationError(
+        f"these settings span {count} accounts of an organization: serve one with "
+        "--account ID; IDHub configures one SCIM application per AWS account "
+        "(`hostsim accounts` lists them)"
+    )
+
+
 def make_wsgi_server(app: ScimApp, host: str = "127.0.0.1", port: int = 8080) -> ScimServer:
     """A threaded werkzeug server for ``app`` (port 0 picks a free port), logging through the
-    app's redactor; sets ``app.base_url`` from the address it is bound to."""
+    app's redactor; sets ``app.base_url`` from the address it is bound to. Settings spanning
+    several target accounts are refused first (:func:`check_one_account`)."""
+    check_one_account(app.runtime)
     server = ScimServer(host, port, app, redact=app.redact)
     if not app.base_url:
         shown = f"[{host}]" if ":" in host else host

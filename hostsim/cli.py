@@ -96,6 +96,18 @@ def unread_accounts(error: PartialRead) -> str:
     return f"could not read {len(error.failed)} account(s): {named or error.message}"
 
 
+def _test(runtime: Runtime, args: argparse.Namespace) -> int:
+    """The connection check, printed whole; exit 1 when it failed (a permission missing, an
+    account of the organization out of reach), so a script or a deployment check can tell."""
+    status = runtime.test()
+    output.write_status(status, sys.stdout, args.json)
+    if status.ok:
+        return 0
+    sys.stdout.flush()
+    print(f"hostsim: error: the check failed: {status.message}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def _accounts(runtime: Runtime, args: argparse.Namespace) -> int:
     """The target accounts in scope, each tried now; exit 1 (each named on stderr) when some
     cannot be reached, so a script can tell."""
@@ -275,8 +287,7 @@ def dispatch(args: argparse.Namespace) -> int:
             runtime, os.environ, table, host=args.host, port=args.port, run_open=args.run_open
         )
     if args.command == "test":
-        output.write_status(runtime.test(), sys.stdout, args.json)
-        return 0
+        return _test(runtime, args)
     if args.command == "schema":
         return _show(_schema(runtime), args.json)
     if args.command == "permissions":

@@ -142,14 +142,18 @@ def test_test_reports_every_account_of_the_organization(
 ) -> None:
     settings = config(tmp_path, "include_management_account = false\n")
     aws.break_role(org.member("prod").id)
-    status = json.loads(hostsim(aws, "test", "--json", "--config", settings).stdout)
+    checked = hostsim(aws, "test", "--json", "--config", settings, expect=1)
+    status = json.loads(checked.stdout)
+    assert status["ok"] is False
+    assert error_lines(checked) == [f"hostsim: error: the check failed: {status['message']}"]
+    assert org.member("prod").id in status["message"]
     reached = {a["id"]: a["reachable"] for a in status["accounts"]}
     assert reached == {
         org.member("dev").id: True,
         org.member("staging").id: True,
         org.member("prod").id: False,
     }
-    shown = hostsim(aws, "test", "--config", settings).stdout
+    shown = hostsim(aws, "test", "--config", settings, expect=1).stdout
     assert "accounts: 3" in shown
     listed = [line.split() for line in shown.split("accounts: 3\n")[1].splitlines()]
     assert listed[0][:3] == ["ID", "NAME", "REACHABLE"]
@@ -336,6 +340,9 @@ def serving(aws: EmbeddedAWS, *args: str) -> Iterator[str]:
             assert server.stdout is not None
             banner = server.stdout.readline()
             assert " at " in banner, (banner, server.stderr.read() if server.stderr else "")
+            if "--account" in args:  # the banner says which account it serves
+                account = args[args.index("--account") + 1]
+                assert f"of account {account} over SCIM" in banner, banner
             yield banner.split(" at ")[1].split()[0]
         finally:
             server.terminate()

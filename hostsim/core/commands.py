@@ -59,6 +59,16 @@ EXIT_FAILURE = 1
 EXIT_REFUSED = 2
 
 Command = Callable[[str, str], argparse.ArgumentParser]
+#: The columns of ``identity list``.
+IDENTITY_COLUMNS = (
+    "email",
+    "display_name",
+    "manager",
+    "account",
+    "missing_since",
+    "left_at",
+    "delete_due",
+)
 
 
 def account_id(text: str) -> str:
@@ -568,15 +578,7 @@ class CoreCommands:
         if self.args.json:
             _print_json(rows)
             return 0
-        columns = (
-            "email",
-            "display_name",
-            "manager",
-            "account",
-            "missing_since",
-            "left_at",
-            "delete_due",
-        )
+        columns = IDENTITY_COLUMNS
         _print_table(columns, [[row[c] for c in columns] for row in rows], "identities")
         return 0
 
@@ -617,15 +619,7 @@ class CoreCommands:
         if self.args.json:
             _print_json(rows)
             return 0
-        columns = (
-            "email",
-            "display_name",
-            "manager",
-            "account",
-            "missing_since",
-            "left_at",
-            "delete_due",
-        )
+        columns = IDENTITY_COLUMNS
         table = [
             [(",".join(row[c]) or None) if c == "account" else row[c] for c in columns]
             for row in rows
@@ -643,17 +637,7 @@ class CoreCommands:
         if self.args.json:
             _print_json(asdict(summary))
             return 0
-        for label, ids in (
-            ("added", summary.added),
-            ("updated", summary.updated),
-            ("gone from the application", summary.removed),
-        ):
-            for entitlement in ids:
-                print(f"{label}: {entitlement}")
-        print(
-            f"catalog synced: {len(summary.added)} added, {len(summary.updated)} updated, "
-            f"{len(summary.removed)} gone, {summary.unchanged} unchanged"
-        )
+        _print_sync(summary, "catalog synced")
         return 0
 
     def _sync_everywhere(self) -> int:
@@ -684,18 +668,7 @@ class CoreCommands:
             )
         else:
             for app, summary in synced:
-                for label, ids in (
-                    ("added", summary.added),
-                    ("updated", summary.updated),
-                    ("gone from the application", summary.removed),
-                ):
-                    for entitlement in ids:
-                        print(f"{label}: {entitlement}")
-                print(
-                    f"catalog of {app} synced: {len(summary.added)} added, "
-                    f"{len(summary.updated)} updated, {len(summary.removed)} gone, "
-                    f"{summary.unchanged} unchanged"
-                )
+                _print_sync(summary, f"catalog of {app} synced")
         for app, why in failed:
             print(
                 f"hostsim: error: {app} could not be read, its catalog entries are kept as they "
@@ -1171,6 +1144,21 @@ def _failed_run(state: State, exc: ConnectorError) -> Report:
     if not latest:  # it failed before its run was logged
         return Report(0, "failed", (), {}, f"reading it failed: {exc.message}")
     return Report(int(str(latest[0]["run"])), "failed", (), {}, str(latest[0]["message"]))
+
+
+def _print_sync(summary: catalog.SyncSummary, synced: str) -> None:
+    """A catalog sync's changes, one line each, then ``synced`` with its counts."""
+    for label, ids in (
+        ("added", summary.added),
+        ("updated", summary.updated),
+        ("gone from the application", summary.removed),
+    ):
+        for entitlement in ids:
+            print(f"{label}: {entitlement}")
+    print(
+        f"{synced}: {len(summary.added)} added, {len(summary.updated)} updated, "
+        f"{len(summary.removed)} gone, {summary.unchanged} unchanged"
+    )
 
 
 def _leave_line(done: leavers.Leave) -> str:

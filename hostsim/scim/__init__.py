@@ -85,7 +85,8 @@ def serve(
     server = make_wsgi_server(app, host, port)
     auth = ", ".join(found.schemes) or "none (open, loopback only)"
     print(
-        f"hostsim: serving {runtime.connector_type.name} over SCIM at "
+        f"hostsim: serving {runtime.connector_type.name}"
+        f"{'' if runtime.account_id is None else ' of account ' + runtime.account_id} over SCIM at "
         f"http://{host}:{server.server_port}{BASE_PATH} (authentication: {auth}); "
         "Ctrl-C stops",
         flush=True,

@@ -3,8 +3,12 @@
 Starts moto's IAM in this process (with the IAM rules moto lacks, see
 :mod:`hostsim.embedded_aws`), seeds a small realistic account, then runs each of the twelve
 connector features through the same runtime the CLI uses, printing what was done and what
-reconciliation shows after it. Needs no credentials and no network: the connector is pointed at
-the embedded endpoint with throwaway credentials, so a real account can never be touched.
+reconciliation shows after it. Then IDHub's side (part two), an organization (part three) and
+IAM Identity Center (part four: moto's identitystore and sso-admin with the fidelity layer of
+:mod:`hostsim.embedded_aws.identity_center`, on the same embedded AWS; with ``--connector
+aws-identity-center`` the demo runs part four alone). Needs no credentials and no network: the
+connector is pointed at the embedded endpoint with throwaway credentials, so a real account
+can never be touched.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import boto3
 
 from hostsim import output, redaction
 from hostsim.arguments import build_parser
+from hostsim.contract.connector import ConnectorType
 from hostsim.contract.errors import ConfigurationError, ConnectorError, PartialRead
 from hostsim.contract.model import FetchKind
 from hostsim.core import commands as core_commands
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
 
 DEMO_CONNECTOR = "aws-iam"
+#: The type of part four, which runs alone with ``--connector aws-identity-center``.
+IDENTITY_CENTER = "aws-identity-center"
 AWS_S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 AWS_SECURITY_AUDIT = "arn:aws:iam::aws:policy/SecurityAudit"
 
@@ -131,10 +138,16 @@ class Narrator:
             return
         output.write_result(result, self.out, as_json=False)
 
-    def fetch(self, title: str, kind: FetchKind) -> None:
-        self.say(title, f"fetch {kind.value}")
+    def plan(self, title: str, command: str, name: str, payload: dict[str, Any]) -> None:
+        """The plan of one operation (``--plan``), printed as the CLI prints it."""
+        self.say(title, command)
+        output.write_result(self.runtime.plan(name, payload), self.out, as_json=False, planned=True)
+
+    def fetch(self, title: str, kind: str) -> None:
+        """One fetch of ``kind`` (IAM's ``FetchKind``, or any kind the type declares)."""
+        self.say(title, f"fetch {kind}")
         try:
-            output.write_rows(kind, self.runtime.fetch(kind.value), self.out, "table")
+            output.write_rows(kind, self.runtime.fetch(str(kind)), self.out, "table")
         except PartialRead as exc:
             named = "; ".join(f"{account} ({reason})" for account, reason in exc.failed)
             self.out.write(f"error: could not read {len(exc.failed)} account(s): {named}\n")
@@ -361,36 +374,140 @@ def _organization(out: TextIO, aws: EmbeddedAWS, opened: Callable[[], Runtime]) 
     say.fetch("prod fails alone: every other account is still read (exit 1)", FetchKind.USERS)
 
 
+def seed_identity_center(aws: EmbeddedAWS) -> None:
+    """The embedded account's Identity Center instance as an administrator set it up: a
+    ``developers`` group in the identity store, the permission sets ``ReadOnly`` and
+    ``Billing``, and ``developers`` assigned ``ReadOnly`` in the account (awaited, as the
+    console does)."""
+    sso = boto3.client("sso-admin", endpoint_url=aws.endpoint_url, region_name=aws.region)
+    store = boto3.client("identitystore", endpoint_url=aws.endpoint_url, region_name=aws.region)
+    [instance] = sso.list_instances()["Instances"]
+    arn, store_id = instance["InstanceArn"], instance["IdentityStoreId"]
+    group = store.create_group(IdentityStoreId=store_id, DisplayName="developers")["GroupId"]
+    sets = {
+        name: sso.create_permission_set(
+            InstanceArn=arn, Name=name, Description=description, SessionDuration="PT8H"
+        )["PermissionSet"]["PermissionSetArn"]
+        for name, description in (
+            ("ReadOnly", "Read every service, change none"),
+            ("Billing", "The billing console"),
+        )
+    }
+    status = sso.create_account_assignment(
+        InstanceArn=arn,
+        TargetId=aws.account_id,
+        TargetType="AWS_ACCOUNT",
+        PermissionSetArn=sets["ReadOnly"],
+        PrincipalType="GROUP",
+        PrincipalId=group,
+    )["AccountAssignmentCreationStatus"]
+    while status["Status"] == "IN_PROGRESS":
+        status = sso.describe_account_assignment_creation_status(
+            InstanceArn=arn, AccountAssignmentCreationRequestId=status["RequestId"]
+        )["AccountAssignmentCreationStatus"]
+
+
+def _identity_center(out: TextIO, aws: EmbeddedAWS, connector_type: ConnectorType) -> None:
+    """Part four: the same lifecycle in IAM Identity Center (identity-store users, groups and
+    account assignments, which AWS provisions asynchronously). A joiner's plan, then the
+    joiner with a group and a direct assignment (polled until it succeeded); the assignments
+    with their provenance (``direct``, ``group:NAME``); the group revoked while the direct
+    assignment survives; the leaver deleted with what it still holds."""
+    seed_identity_center(aws)
+    settings = {"endpoint_url": aws.endpoint_url, "assignment_poll_milliseconds": 100}
+    out.write(
+        f"\n\nPart four: IAM Identity Center (--connector {connector_type.name}). The "
+        "account's instance has a developers group,\nassigned the ReadOnly permission set, "
+        "and a Billing permission set; the config's [aws-identity-center] table sets\n"
+        "assignment_poll_milliseconds = 100.\n"
+    )
+    say = Narrator(Runtime(connector_type, settings), out)
+    say.number = 200  # numbered apart from the other parts' steps
+    ada, account = "ada@example.com", aws.account_id
+    direct = f"assignment:ReadOnly@{account}"
+    joiner = {
+        "email": ada,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "grants": ["group:developers", direct],
+    }
+    created = (
+        f"create {ada} --first-name Ada --last-name Lovelace --grant group:developers "
+        f"--grant {direct}"
+    )
+    say.fetch("Reconcile: the permission sets of the instance", "permission-sets")
+    say.plan("Plan the joiner first: reads only", f"{created} --plan", "create", joiner)
+    say.operation(
+        "Joiner: ada with a group and a direct assignment (asynchronous in AWS: polled)",
+        created,
+        "create",
+        joiner,
+    )
+    say.fetch("Reconcile: ReadOnly held twice, directly and through developers", "assignments")
+    say.operation(
+        "Revoke the group: the direct assignment survives",
+        f"revoke {ada} group:developers",
+        "revoke",
+        {"email": ada, "entitlement": "group:developers"},
+    )
+    say.fetch("Reconcile: ReadOnly is still held, directly", "assignments")
+    say.operation(
+        "Leaver: delete ada, her direct assignment first (awaited)",
+        f"delete {ada}",
+        "delete",
+        {"email": ada},
+    )
+    say.fetch("Reconcile: no users left in the identity store", "users")
+
+
 def run_demo(out: TextIO, connector: str | None = None) -> int:
-    """Run the narrated lifecycle; returns the process exit code."""
+    """Run the narrated lifecycle; returns the process exit code. IAM's parts (one to three)
+    and then Identity Center's (four); with ``connector`` aws-identity-center, part four
+    alone."""
     registry = load_connectors(get_plugin_manager())
     connector_type = registry.get(connector or DEMO_CONNECTOR)
-    if connector_type.name != DEMO_CONNECTOR:
-        # the narrated lifecycle is IAM's (groups, policies, keys); run it on nothing else
+    if connector_type.name not in (DEMO_CONNECTOR, IDENTITY_CENTER):
         raise ConfigurationError(
-            f"the demo walks the {DEMO_CONNECTOR} lifecycle; it has no part for "
-            f"{connector_type.name!r} yet"
+            f"the demo has parts for {DEMO_CONNECTOR} and {IDENTITY_CENTER}; none for "
+            f"{connector_type.name!r}"
         )
+    iam_parts = connector_type.name == DEMO_CONNECTOR
     out.write("Starting an embedded AWS (moto, in process; no credentials, no network)...\n")
-    with EmbeddedAWS(load_aws_managed_policies=True) as aws, _environment(aws.client_env()):
-        iam = boto3.client("iam", endpoint_url=aws.endpoint_url)
-        arns = seed_account(iam)
+    with (
+        EmbeddedAWS(load_aws_managed_policies=iam_parts) as aws,
+        _environment(aws.client_env()),
+    ):
+        if iam_parts:
+            _iam_parts(out, aws, connector_type)
+        else:
+            out.write(
+                f"The demo of {IDENTITY_CENTER}: part four alone (`hostsim demo` runs IAM's "
+                "parts one to three before it).\n"
+            )
+        _identity_center(out, aws, registry.get(IDENTITY_CENTER))
+        center = len(aws.calls("identitystore")) + len(aws.calls("sso"))
         out.write(
-            f"Embedded IAM at {aws.endpoint_url}, account {aws.account_id}, seeded with "
-            "2 groups, 2 customer policies and 1 hand-made user.\n"
-        )
-        runtime = Runtime(connector_type, {"endpoint_url": aws.endpoint_url})
-        _lifecycle(Narrator(runtime, out), arns)
-        out.write(
-            "\n\nPart two: IDHub's side (identities, catalog, requests and approvals, "
-            "reconciliation, audit), its state in a temporary SQLite file.\n"
-        )
-        with tempfile.TemporaryDirectory(prefix="hostsim-demo-") as scratch:
-            _idhub(out, Path(scratch) / "state.sqlite3", runtime)
-        spanning = {"endpoint_url": aws.endpoint_url, "organization": {}}
-        _organization(out, aws, lambda: Runtime(connector_type, spanning))
-        out.write(
-            f"\nDone: {len(aws.calls(None))} AWS calls ({len(aws.calls())} of them IAM) "
-            "reached the embedded AWS.\n"
+            f"\nDone: {len(aws.calls(None))} AWS calls ({len(aws.calls())} of them IAM, "
+            f"{center} Identity Center) reached the embedded AWS.\n"
         )
     return 0
+
+
+def _iam_parts(out: TextIO, aws: EmbeddedAWS, connector_type: ConnectorType) -> None:
+    """Parts one to three: IAM's lifecycle, IDHub's side, an organization."""
+    iam = boto3.client("iam", endpoint_url=aws.endpoint_url)
+    arns = seed_account(iam)
+    out.write(
+        f"Embedded IAM at {aws.endpoint_url}, account {aws.account_id}, seeded with "
+        "2 groups, 2 customer policies and 1 hand-made user.\n"
+    )
+    runtime = Runtime(connector_type, {"endpoint_url": aws.endpoint_url})
+    _lifecycle(Narrator(runtime, out), arns)
+    out.write(
+        "\n\nPart two: IDHub's side (identities, catalog, requests and approvals, "
+        "reconciliation, audit), its state in a temporary SQLite file.\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="hostsim-demo-") as scratch:
+        _idhub(out, Path(scratch) / "state.sqlite3", runtime)
+    spanning = {"endpoint_url": aws.endpoint_url, "organization": {}}
+    _organization(out, aws, lambda: Runtime(connector_type, spanning))

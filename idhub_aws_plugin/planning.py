@@ -11,7 +11,10 @@ status it would reach; :func:`as_plan` then renames the steps that would have wr
 write, for the same input, because the same code raises them.
 
 The client is safe by construction: only ``get_*``, ``list_*`` and ``simulate_*`` calls pass
-(IAM's reads); anything else, including an operation added later, is intercepted.
+(IAM's reads); anything else, including an operation added later, is intercepted. The wrapper
+itself, :class:`DryRunClient`, is any service's: it is told which calls are reads and how to
+answer a write (Identity Center's plans use it too, see
+:mod:`idhub_aws_plugin.identity_center.planning`).
 
 A bulk import plans its creates from one snapshot (:class:`AccountSnapshot`): the pages of
 GetAccountAuthorizationDetails for users, groups and customer-managed policies, read once.
@@ -87,27 +90,48 @@ def _answer_of_write(iam: Any, operation: str, params: Mapping[str, Any]) -> Any
     return {}
 
 
-class DryRunIam:
-    """An IAM client that sends the reads and records the writes instead of sending them."""
+#: How a dry-run client answers a write it intercepted: ``(client, operation, params)``, the
+#: client being the real one (to read what the answer depends on).
+WriteAnswer = Callable[[Any, str, Mapping[str, Any]], Any]
 
-    def __init__(self, iam: Any) -> None:
-        self._iam = iam
+
+class DryRunClient:
+    """A boto3 client that sends the calls whose names start with one of ``reads`` (and the
+    attributes that send nothing) and records every other call instead of sending it, answered
+    by ``answer``. Safe by construction: an operation nobody listed is a write. Subclasses may
+    answer some reads themselves (:meth:`_read`)."""
+
+    def __init__(self, client: Any, reads: tuple[str, ...], answer: WriteAnswer) -> None:
+        self._client = client
+        self._reads = reads
+        self._answer = answer
         self._lock = threading.Lock()
         #: The writes the operation would have sent, by operation name, in order.
         self.intercepted: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith(READS) or name in PASSIVE:
-            return getattr(self._iam, name)
+        if name.startswith(self._reads) or name in PASSIVE:
+            return self._read(name)
         return self._intercepting(name)
+
+    def _read(self, name: str) -> Any:
+        """The read ``name``, sent by the real client."""
+        return getattr(self._client, name)
 
     def _intercepting(self, operation: str) -> Callable[..., Any]:
         def write(**params: Any) -> Any:
             with self._lock:
                 self.intercepted.append(operation)
-            return _answer_of_write(self._iam, operation, params)
+            return self._answer(self._client, operation, params)
 
         return write
+
+
+class DryRunIam(DryRunClient):
+    """An IAM client that sends the reads and records the writes instead of sending them."""
+
+    def __init__(self, iam: Any) -> None:
+        super().__init__(iam, READS, _answer_of_write)
 
     @property
     def client(self) -> IAMClient:

@@ -17,7 +17,7 @@ from idhub_aws_plugin.settings import load_settings
 
 CONNECTOR_NAME = "aws-iam"
 IDENTITY_CENTER = "aws-identity-center"
-#: What the Identity Center connector implements today (no disable, plans or single reads).
+#: What the Identity Center connector implements today (no disable, enable or manage-groups).
 IDENTITY_CENTER_CAPABILITIES = frozenset(
     {
         Capability.CREATE,
@@ -28,6 +28,9 @@ IDENTITY_CENTER_CAPABILITIES = frozenset(
         Capability.FETCH,
         Capability.TEST,
         Capability.SCHEMA,
+        Capability.PLAN,
+        Capability.READ_ACCOUNT,
+        Capability.READ_GROUP,
     }
 )
 

@@ -12,7 +12,14 @@ from attrs import frozen
 from hostsim import output
 from hostsim.contract.connector import Connector, ConnectorType
 from hostsim.contract.errors import ConfigurationError, InvalidInput, PluginError
-from hostsim.contract.model import ROW_TYPES, Account, Capability, FetchKind
+from hostsim.contract.model import (
+    ROW_TYPES,
+    AccessRow,
+    Account,
+    Capability,
+    EntitlementRow,
+    FetchKind,
+)
 from hostsim.plugins import get_plugin_manager, load_connectors
 from hostsim.registry import ConnectorRegistry
 from hostsim.runtime import Runtime
@@ -99,6 +106,8 @@ def test_the_plugin_registers_identity_center_beside_the_default_aws_iam() -> No
         "group-access": ROW_TYPES[FetchKind.GROUP_ACCESS],
         "permission-sets": PermissionSet,
         "assignments": AccountAssignment,
+        "entitlements": EntitlementRow,  # the contract's well-known reads, which IDHub reads
+        "access": AccessRow,
     }
     assert center.capabilities == {
         Capability.CREATE,
@@ -109,5 +118,8 @@ def test_the_plugin_registers_identity_center_beside_the_default_aws_iam() -> No
         Capability.FETCH,
         Capability.TEST,
         Capability.SCHEMA,
+        Capability.PLAN,
+        Capability.READ_ACCOUNT,
+        Capability.READ_GROUP,
     }
     assert registry.get("aws-iam").fetch_kinds == ROW_TYPES

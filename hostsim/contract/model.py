@@ -347,7 +347,57 @@ class PolicyAccess:
     account_id: str | None = None
 
 
+class CommonFetchKind(StrEnum):
+    """The two well-known reads any connector type may declare beside its own, so that IDHub's
+    side needs no knowledge of a connector's own rows: what can be requested (``entitlements``,
+    rows :class:`EntitlementRow`) and who holds what, and why (``access``, rows
+    :class:`AccessRow`). A type that declares them is read through them by the catalog and by
+    reconciliation; one that does not (aws-iam) is read through IAM's five."""
+
+    ENTITLEMENTS = "entitlements"
+    ACCESS = "access"
+
+
+@frozen
+class EntitlementRow:
+    """One requestable entitlement (``fetch entitlements``), in the connector's own ids.
+
+    ``id`` is what a grant or revoke takes (``group:NAME``, ``assignment:PS@ACCOUNT``);
+    ``kind`` its part before the colon; ``carries`` the ids of the entitlements a member of
+    it holds through it (a group's policies, or its account assignments), which is what lets
+    IDHub say why someone holds them.
+    """
+
+    id: str
+    kind: str
+    name: str
+    #: The target's own id of it (a GroupId, a permission set's ARN), ``""`` when none.
+    native_id: str = ""
+    description: str = ""
+    carries: tuple[str, ...] = ()
+
+
+@frozen
+class AccessRow:
+    """One way one account holds one entitlement (``fetch access``), with its provenance.
+
+    ``via`` is ``direct`` for an entitlement given to the account itself (what ``grant``
+    gives and ``revoke`` takes: a group membership, a direct assignment) and ``group:NAME`` for
+    one it holds through a group it is a member of. Held both ways, it yields a row each, so
+    a direct grant survives the revocation of a group carrying the same entitlement.
+    """
+
+    user_id: str
+    user_name: str
+    email: str | None
+    entitlement: str
+    via: str
+
+
+#: The rows of IAM's five reads (each carries ``account_id``).
 FetchRow = Account | Group | Policy | GroupAccess | PolicyAccess
+#: The rows of the well-known reads.
+CommonRow = EntitlementRow | AccessRow
 
 ROW_TYPES: dict[FetchKind, type[FetchRow]] = {
     FetchKind.USERS: Account,
@@ -355,6 +405,12 @@ ROW_TYPES: dict[FetchKind, type[FetchRow]] = {
     FetchKind.POLICIES: Policy,
     FetchKind.GROUP_ACCESS: GroupAccess,
     FetchKind.POLICY_ACCESS: PolicyAccess,
+}
+
+#: The row types of the well-known reads, for a connector type to add to its ``fetch_kinds``.
+COMMON_ROW_TYPES: dict[CommonFetchKind, type[CommonRow]] = {
+    CommonFetchKind.ENTITLEMENTS: EntitlementRow,
+    CommonFetchKind.ACCESS: AccessRow,
 }
 
 

@@ -1,8 +1,10 @@
 """The entitlement catalog: what people can request, synced from the connector.
 
-Every group and policy the connector fetches is an entitlement (``group:NAME``,
-``policy:ARN``, the connector's own ids). A group's entry lists the policies it carries, so
-IDHub can say why someone holds a policy. An administrator gives an entry an owner and an
+Every entitlement the connector fetches is requestable, by the connector's own id: from the
+well-known ``entitlements`` read when its type declares it (Identity Center's ``group:NAME``
+and ``assignment:PS@ACCOUNT``), else every IAM group and policy (``group:NAME``,
+``policy:ARN``). An entry lists what it carries (a group's policies or assignments), so IDHub
+can say why someone holds them. An administrator gives an entry an owner and an
 approval chain; a sync refreshes what the application says and keeps what IDHub decided. An
 entry gone from the application is kept, marked absent: requests and grants still name it.
 """
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from attrs import frozen
 
 from hostsim.contract.errors import ConfigurationError, InvalidInput, NotFound
-from hostsim.contract.model import FetchKind, Group, Policy
+from hostsim.contract.model import CommonFetchKind, EntitlementRow, FetchKind, Group, Policy
 from hostsim.core import identities
 from hostsim.core.settings import check_chain
 from hostsim.core.state import State
@@ -99,8 +101,12 @@ def get(state: State, entitlement: str) -> Entitlement:
 
 
 def _fetched(state: State, runtime: Runtime) -> list[Entitlement]:
-    """The connector's groups and policies as catalog entries, their ids (and what a group
-    carries) as IDHub names them in this application (qualified in an organization)."""
+    """The connector's requestable entitlements as catalog entries, their ids (and what each
+    carries) as IDHub names them in this application (qualified in an organization): the
+    well-known ``entitlements`` read when the connector type declares it, else IAM's groups
+    and policies."""
+    if CommonFetchKind.ENTITLEMENTS in runtime.connector_type.fetch_kinds:
+        return _declared(state, runtime)
     found: list[Entitlement] = []
     for row in runtime.fetch(FetchKind.GROUPS.value):
         assert isinstance(row, Group)
@@ -128,8 +134,26 @@ def _fetched(state: State, runtime: Runtime) -> list[Entitlement]:
     return found
 
 
+def _declared(state: State, runtime: Runtime) -> list[Entitlement]:
+    """The rows of ``fetch entitlements``, each once (a connector listing one twice is taken
+    at its first row)."""
+    found: dict[str, Entitlement] = {}
+    for row in runtime.fetch(CommonFetchKind.ENTITLEMENTS.value):
+        assert isinstance(row, EntitlementRow)
+        entry = Entitlement(
+            id=state.entitlement_id(row.id),
+            kind=row.kind,
+            name=row.name,
+            native_id=row.native_id,
+            description=row.description,
+            carries=tuple(state.entitlement_id(carried) for carried in row.carries),
+        )
+        found.setdefault(entry.id, entry)
+    return list(found.values())
+
+
 def sync(state: State, runtime: Runtime) -> SyncSummary:
-    """Fetch groups and policies and bring the catalog in line, in one transaction."""
+    """Fetch what can be requested and bring the catalog in line, in one transaction."""
     fetched = _fetched(state, runtime)
     now = state.now()
     added: list[str] = []

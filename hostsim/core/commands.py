@@ -157,7 +157,7 @@ def _people_and_catalog(
     identity("list", "every identity, with manager and account")
 
     cat = _nested(command("catalog", "the entitlements people can request"), common, "action")
-    cat("sync", "fetch groups and policies from the application into the catalog")
+    cat("sync", "fetch what can be requested (groups, policies, assignments) into the catalog")
     cat("list", "the catalog: each entitlement, what a group carries, owner, approval chain")
     sub = cat("set", "give an entitlement an owner and/or an approval chain")
     sub.add_argument("entitlement", metavar="ENT")

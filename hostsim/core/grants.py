@@ -2,9 +2,9 @@
 
 A grant row is one entitlement IDHub gave one identity, with its provenance: the request that
 asked for it. Grants are never deleted, only closed (``revoked_at``), so the history of who
-held what stays answerable. The "why" report expands a group into the policies it carries:
-a policy held both directly and through a group appears once per way, which is what makes a
-direct request survive the revocation of the group.
+held what stays answerable. The "why" report expands a group into what it carries (policies,
+or account assignments): an entitlement held both directly and through a group appears once
+per way, which is what makes a direct request survive the revocation of the group.
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def _carried(db: sqlite3.Connection, group: str) -> list[str]:
 def why(db: sqlite3.Connection, identity: str | None = None) -> Iterator[Holding]:
     """Every entitlement each identity holds by IDHub's records, and through what.
 
-    A group grant yields the group (``via direct``) and each policy the catalog says it
-    carries (``via group:NAME``); a policy grant yields the policy (``via direct``).
+    A group grant yields the group (``via direct``) and each entitlement the catalog says it
+    carries (``via group:NAME``: an IAM policy, an Identity Center assignment); any other
+    grant yields itself (``via direct``).
     """
     for grant in held(db, identity):
         kind = grant.entitlement.partition(":")[0]
@@ -122,11 +123,11 @@ def why(db: sqlite3.Connection, identity: str | None = None) -> Iterator[Holding
             grant.identity, grant.entitlement, kind, "direct", grant.request, grant.granted_at
         )
         if kind == "group":
-            for policy in _carried(db, grant.entitlement):
+            for carried in _carried(db, grant.entitlement):
                 yield Holding(
                     grant.identity,
-                    policy,
-                    "policy",
+                    carried,
+                    carried.partition(":")[0],
                     grant.entitlement,
                     grant.request,
                     grant.granted_at,

@@ -1,8 +1,9 @@
 """Reconciliation: IDHub's records against what the connector fetches, account by account.
 
-One run reads the application once (users, and who holds which policy directly), matches each
-IDHub account to an application account by its native id (so a rename is not a new account),
-and finds, per account:
+One run reads the application once (users, and what each holds directly: the well-known
+``access`` read when the connector type declares it, else IAM's groups and directly attached
+policies), matches each IDHub account to an application account by its native id (so a rename
+is not a new account), and finds, per account:
 
 - ``orphan-account``: in the application, no identity owns it;
 - ``leaver-account``: the account of a person who left, in the application (a leaver that did
@@ -48,13 +49,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, suppress
 
 from attrs import evolve, frozen
 
 from hostsim.contract.errors import ConnectorError
-from hostsim.contract.model import Account, FetchKind, PolicyAccess
+from hostsim.contract.model import AccessRow, Account, CommonFetchKind, FetchKind, PolicyAccess
 from hostsim.core import accounts, grants, identities, remediation
 from hostsim.core.accounts import AccountRecord
 from hostsim.core.claims import run_claim
@@ -86,34 +87,43 @@ SECONDS_PER_DAY = 86_400
 @frozen
 class Snapshot:
     users: tuple[Account, ...]
-    #: Directly attached policies by user id (group-held ones come with group membership),
-    #: as IDHub names them in this application (qualified in an organization).
-    direct: dict[str, frozenset[str]]
+    #: What each account holds directly (what ``grant`` gives: its groups and directly held
+    #: policies or assignments; what it holds through a group comes with the membership), by
+    #: user id, as IDHub names it in this application (qualified in an organization).
+    held: dict[str, frozenset[str]]
     #: The attributes the connector maps (its schema), compared with the identity's.
     attributes: tuple[str, ...]
-    #: The groups an account is in, as IDHub names them (``group:NAME``, qualified).
-    qualify: Callable[[str], str] = str
 
 
 def read(state: State, runtime: Runtime) -> Snapshot:
     """The application's accounts and direct access, read through a runtime bound to the
     state's account in an organization (never the unbound one: an account that could not be
-    read must fail this run, not look like an account with no users)."""
+    read must fail this run, not look like an account with no users).
+
+    A connector type that declares the well-known ``access`` read is read through it (an
+    account's holdings are its ``direct`` rows; ``group:NAME`` rows are provenance, not
+    grants); any other through IAM's: each user's groups and ``policy-access``'s direct rows.
+    """
     users = tuple(row for row in runtime.fetch(FetchKind.USERS.value) if isinstance(row, Account))
-    direct: dict[str, set[str]] = {}
-    for row in runtime.fetch(FetchKind.POLICY_ACCESS.value):
-        if isinstance(row, PolicyAccess) and row.via == "direct":
-            entitlement = state.entitlement_id(f"policy:{row.policy_arn}")
-            direct.setdefault(row.user_id, set()).add(entitlement)
+    held: dict[str, set[str]] = {}
+    if CommonFetchKind.ACCESS in runtime.connector_type.fetch_kinds:
+        for row in runtime.fetch(CommonFetchKind.ACCESS.value):
+            if isinstance(row, AccessRow) and row.via == "direct":
+                held.setdefault(row.user_id, set()).add(state.entitlement_id(row.entitlement))
+    else:
+        for user in users:
+            groups = {state.entitlement_id(f"group:{name}") for name in user.groups}
+            held.setdefault(user.id, set()).update(groups)
+        for row in runtime.fetch(FetchKind.POLICY_ACCESS.value):
+            if isinstance(row, PolicyAccess) and row.via == "direct":
+                entitlement = state.entitlement_id(f"policy:{row.policy_arn}")
+                held.setdefault(row.user_id, set()).add(entitlement)
     attributes = tuple(spec.name for spec in runtime.schema().attributes)
-    return Snapshot(
-        users, {k: frozenset(v) for k, v in direct.items()}, attributes, state.entitlement_id
-    )
+    return Snapshot(users, {k: frozenset(v) for k, v in held.items()}, attributes)
 
 
 def app_access(account: Account, snapshot: Snapshot) -> set[str]:
-    groups = {snapshot.qualify(f"group:{name}") for name in account.groups}
-    return groups | set(snapshot.direct.get(account.id, ()))
+    return set(snapshot.held.get(account.id, ()))
 
 
 # --- planning -------------------------------------------------------------------------------

@@ -38,8 +38,10 @@ __all__ = [
 
 log = logging.getLogger("hostsim.scim")
 
-#: The fetch kinds the SCIM mapping reads (users with their groups and direct policies).
-SCIM_READS = (FetchKind.USERS, FetchKind.GROUPS, FetchKind.GROUP_ACCESS, FetchKind.POLICY_ACCESS)
+#: The fetch kinds the SCIM mapping needs (users with their groups, and the groups' members).
+#: ``policy-access`` is read when the type declares it: its managed policies are the Users'
+#: ``entitlements``; a type without it (Identity Center) serves Users without them.
+SCIM_READS = (FetchKind.USERS, FetchKind.GROUPS, FetchKind.GROUP_ACCESS)
 
 
 def _warm_up(app: ScimApp, redact: redaction.Redactor) -> None:

@@ -284,26 +284,37 @@ class ScimApp:
         )
         return _json(config.model_dump())
 
-    def on_resource_types(self, request: Request) -> Response:
-        return self._static_list(
-            discovery.resource_types(self.scim_url, self.users.extension, self.users.homed)
+    def _resource_types(self) -> list[Any]:
+        users = self.users
+        return discovery.resource_types(
+            self.scim_url, users.extension, users.homed, manages_groups=self.groups.manages_groups
         )
 
+    def _schemas(self) -> list[Any]:
+        users = self.users
+        return discovery.schemas(
+            self.scim_url,
+            users.extension,
+            users.homed,
+            policies=users.policies,
+            disables=users.disables,
+            manages_groups=self.groups.manages_groups,
+        )
+
+    def on_resource_types(self, request: Request) -> Response:
+        return self._static_list(self._resource_types())
+
     def on_resource_type(self, request: Request, name: str) -> Response:
-        for found in discovery.resource_types(
-            self.scim_url, self.users.extension, self.users.homed
-        ):
+        for found in self._resource_types():
             if found.id == name:
                 return _json(found.model_dump())
         raise NotFoundException(detail=f"no resource type {name!r}")
 
     def on_schemas(self, request: Request) -> Response:
-        return self._static_list(
-            discovery.schemas(self.scim_url, self.users.extension, self.users.homed)
-        )
+        return self._static_list(self._schemas())
 
     def on_schema(self, request: Request, schema_id: str) -> Response:
-        for found in discovery.schemas(self.scim_url, self.users.extension, self.users.homed):
+        for found in self._schemas():
             if found.id == schema_id:
                 return _json(found.model_dump())
         raise NotFoundException(detail=f"no schema {schema_id!r}")

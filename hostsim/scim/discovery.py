@@ -97,6 +97,16 @@ def service_provider_config(
     )
 
 
+_ALWAYS_ACTIVE = (
+    "Always true: this connector cannot disable an account. false is refused (400 "
+    "mutability) and changes nothing; deprovision with DELETE."
+)
+_UNMANAGED_GROUPS = (
+    "The target's groups: members change; groups are not created or deleted through SCIM "
+    "(501): make them in the target and match them on displayName."
+)
+
+
 def _subset(attribute: Attribute, names: tuple[str, ...]) -> list[Attribute]:
     return [sub for sub in attribute.sub_attributes or () if sub.name in names]
 
@@ -106,6 +116,11 @@ _HOMED_ATTRIBUTES = {
     "userType": ("employee_type",),
     "addresses": ("street_address", "city", "state", "postal_code", "country", "location"),
     "phoneNumbers": ("mobile_phone",),
+    "nickName": ("nick_name",),
+    "profileUrl": ("profile_url",),
+    "preferredLanguage": ("preferred_language",),
+    "locale": ("locale",),
+    "timezone": ("timezone",),
 }
 _ADDRESS_NAMES = {
     "street_address": "streetAddress",
@@ -117,15 +132,21 @@ _ADDRESS_NAMES = {
 }
 
 
-def user_schema(base_url: str, homed: Iterable[str] = ()) -> Schema:
+def user_schema(
+    base_url: str, homed: Iterable[str] = (), *, policies: bool = True, disables: bool = True
+) -> Schema:
     """The core User schema the connector supports; ``homed``: the mapped attributes with a
     home in SCIM (:data:`~hostsim.scim.users.SCIM_HOMES`), which add title, userType, the
-    work address and the mobile phone number."""
+    work address and the mobile phone number. ``policies``: whether ``entitlements`` (managed
+    policies) are offered; ``disables``: whether ``active`` is writable (else read-only, and
+    always true)."""
     schema = User.to_schema()
     homed = set(homed)
     wanted = set(_USER_ATTRIBUTES) | {
         name for name, attributes in _HOMED_ATTRIBUTES.items() if homed & set(attributes)
     }
+    if not policies:
+        wanted.discard("entitlements")
     kept: list[Attribute] = []
     for attribute in schema.attributes or ():
         if attribute.name not in wanted:
@@ -139,6 +160,9 @@ def user_schema(base_url: str, homed: Iterable[str] = ()) -> Schema:
             # every account is enabled or disabled: a POST without it creates an enabled one,
             # and a PATCH remove or a PUT without it leaves the state as it is
             update["required"] = Required.true
+            if not disables:
+                update["mutability"] = Mutability.read_only
+                update["description"] = _ALWAYS_ACTIVE
         if attribute.name == "addresses":
             parts = {_ADDRESS_NAMES[name] for name in homed if name in _ADDRESS_NAMES}
             update["sub_attributes"] = [
@@ -168,13 +192,14 @@ def user_schema(base_url: str, homed: Iterable[str] = ()) -> Schema:
         update={
             "attributes": kept,
             "description": "User accounts of the connector. Accepted and ignored (an IAM user "
-            f"has no place for them): {', '.join(IGNORED)}. Refused: any other attribute.",
+            f"has no place for them): {', '.join(n for n in IGNORED if n not in wanted)}. "
+            "Refused: any other attribute.",
             "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}"),
         }
     )
 
 
-def group_schema(base_url: str) -> Schema:
+def group_schema(base_url: str, *, manages_groups: bool = True) -> Schema:
     schema = Group.to_schema()
     kept = [
         # the IAM group name: given at creation (when the connector manages groups), never renamed
@@ -189,7 +214,9 @@ def group_schema(base_url: str) -> Schema:
             "attributes": kept,
             "description": "The account's IAM groups: members change; created and deleted only "
             "when the connector's manage_groups setting is on. externalId is accepted and not "
-            "stored (IAM groups carry no tags): match groups on displayName.",
+            "stored (IAM groups carry no tags): match groups on displayName."
+            if manages_groups
+            else _UNMANAGED_GROUPS,
             "meta": _meta("Schema", f"{base_url}/Schemas/{schema.id}"),
         }
     )
@@ -232,10 +259,19 @@ def extension_schema(base_url: str, extension: type[Extension]) -> Schema:
 
 
 def schemas(
-    base_url: str, extension: type[Extension] | None, homed: Iterable[str] = ()
+    base_url: str,
+    extension: type[Extension] | None,
+    homed: Iterable[str] = (),
+    *,
+    policies: bool = True,
+    disables: bool = True,
+    manages_groups: bool = True,
 ) -> list[Schema]:
     homed = tuple(homed)
-    found = [user_schema(base_url, homed), group_schema(base_url)]
+    found = [
+        user_schema(base_url, homed, policies=policies, disables=disables),
+        group_schema(base_url, manages_groups=manages_groups),
+    ]
     enterprise = enterprise_schema(base_url, homed)
     if enterprise is not None:
         found.append(enterprise)
@@ -258,7 +294,11 @@ def _resource_type(
 
 
 def resource_types(
-    base_url: str, extension: type[Extension] | None, homed: Iterable[str] = ()
+    base_url: str,
+    extension: type[Extension] | None,
+    homed: Iterable[str] = (),
+    *,
+    manages_groups: bool = True,
 ) -> list[ResourceType]:
     user = _resource_type("User", "User accounts of the connector", User.to_schema().id, base_url)
     extensions = []
@@ -270,7 +310,9 @@ def resource_types(
         user["schemaExtensions"] = extensions
     group = _resource_type(
         "Group",
-        "The account's IAM groups (membership; create/delete if enabled)",
+        "The account's IAM groups (membership; create/delete if enabled)"
+        if manages_groups
+        else "The target's groups (membership only)",
         Group.to_schema().id,
         base_url,
     )

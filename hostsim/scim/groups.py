@@ -8,9 +8,11 @@ reads (``groups``, ``group-access``) serve every request.
 
 ``id`` is the IAM ``GroupId``, ``displayName`` the group name, ``members`` the users in it
 (``value`` = the user's native id, ``display`` = their email). Adding or removing members, by
-``PATCH`` or ``PUT``, grants or revokes ``group:NAME`` for each user. Renaming, creating and
-deleting IAM groups is outside what the connector does: the request is refused (400
-``mutability`` for a rename, 501 for POST and DELETE) and nothing changes.
+``PATCH`` or ``PUT``, grants or revokes ``group:NAME`` for each user. A rename is refused (400
+``mutability``); POST and DELETE go to the connector's ``manage-groups`` (IAM's refuses them,
+403, unless ``manage_groups`` is on) and are 501 before any call for a type without it
+(Identity Center). Nothing changes when a request is refused. A group read that names no
+member (Identity Center's lists ids only) is resolved through the index.
 
 A PUT without ``members`` leaves the members as they are (an empty list removes them all).
 Entra's dialect is understood: a POST listing its own schema URN with nothing under it, and a
@@ -34,6 +36,7 @@ from scim2_models import (
     Meta,
     MutabilityException,
     NotFoundException,
+    NotImplementedException,
     PatchOp,
     UniquenessException,
 )
@@ -80,6 +83,9 @@ class Groups:
         self.index = index if index is not None else AccountIndex(runtime)
         #: One group at a time (``read-group``); without it, every read is a bulk read.
         self.reads_groups = Capability.READ_GROUP in runtime.connector_type.capabilities
+        #: Whether the type creates and deletes groups at all (IAM's, when configured to);
+        #: for one that cannot, POST and DELETE are 501 before any call.
+        self.manages_groups = Capability.MANAGE_GROUPS in runtime.connector_type.capabilities
 
     # --- reading ---------------------------------------------------------------------
 
@@ -101,11 +107,12 @@ class Groups:
 
     def _display(self, member: AccountRef) -> str:
         """A member's email: the index's when it knows the member under the same name (the
-        group read carries no tags), else what the read shows."""
+        group read carries no tags), or under any name when the read names none (Identity
+        Center's lists member ids only), else what the read shows."""
         known = self.index.user(member.id)
-        if known is not None and known.name == member.name and known.email:
+        if known is not None and known.name == (member.name or known.name) and known.email:
             return known.email
-        return member.email or member.name
+        return member.email or member.name or member.id
 
     def to_scim(self, group: GroupDetail) -> Group:
         return Group(
@@ -202,6 +209,7 @@ class Groups:
         wanted = Group.model_validate(
             without_empty_schemas(payload), scim_ctx=Context.RESOURCE_CREATION_REQUEST
         )
+        self._refuse_unmanaged("create")
         if not wanted.display_name:
             raise InvalidValueException(detail="displayName (the IAM group name) is required")
         result = self.runtime.create_group({"name": wanted.display_name})
@@ -212,9 +220,20 @@ class Groups:
 
     def delete(self, native_id: str) -> None:
         """DELETE /Groups/{id}: members removed, policies detached, then the group."""
+        self._refuse_unmanaged("delete")
         group = self._detail(native_id)
         self.runtime.delete_group({"name": group.name})
         self.index.drop_group(native_id)
+
+    def _refuse_unmanaged(self, verb: str) -> None:
+        """501 for a type that cannot create or delete groups at all, before any call: the
+        group is made (or removed) in the target itself; its members are changed here."""
+        if not self.manages_groups:
+            raise NotImplementedException(
+                detail=f"connector {self.runtime.connector_type.name!r} does not {verb} groups: "
+                f"{verb} the group in the target, then change its members here (match it on "
+                "displayName)"
+            )
 
     def replace(self, native_id: str, payload: Mapping[str, Any]) -> Group:
         wanted = Group.model_validate(
@@ -271,7 +290,15 @@ class Groups:
         for attempt in range(2):
             mark = self.index.mark()
             known = self.index.user(user_id)
-            if attempt == 0 and (known is None or (member and known.name != member.name)):
+            # a member named by the group read under another name than the index's: behind
+            # (a read naming no member, Identity Center's, says nothing of it)
+            renamed = (
+                known is not None
+                and member is not None
+                and bool(member.name)
+                and known.name != member.name
+            )
+            if attempt == 0 and (known is None or renamed):
                 self.index.refresh(mark)
                 continue
             if known is None:

@@ -15,9 +15,13 @@ SCIM                   connector
                        ``disable``, ``true`` an ``enable``, in every form clients send it
                        (PATCH with or without a path, ``"False"``/``"True"``, ``Replace``,
                        PUT, a POST creating a disabled user); a PUT without it, or a PATCH
-                       that does not touch it, leaves it; a PATCH removing it is 400
+                       that does not touch it, leaves it; a PATCH removing it is 400. For a
+                       type without ``disable``/``enable`` (Identity Center) every account
+                       is active: ``true`` changes nothing, ``false`` is 400 ``mutability``
+                       before any change (never ignored, never a delete)
 ``entitlements``       managed policies attached directly (``value`` = policy ARN); a change
-                       is a grant or revoke of ``policy:ARN``
+                       is a grant or revoke of ``policy:ARN``; for a type that declares no
+                       ``policy-access`` (Identity Center) any value is 400 ``invalidValue``
 ``groups``             read-only: the IAM groups (``value`` = group id, ``display`` = name);
                        membership changes through ``PATCH /Groups``
 ``externalId``         the ``external_id`` attribute, when the attribute mapping has one
@@ -32,6 +36,8 @@ enterprise extension   ``employeeNumber`` ``employee_id``, ``department`` ``depa
                        ``organization`` ``company_name``, ``manager.value`` ``manager`` (the
                        manager's id at the client, stored as given); ``costCenter`` and
                        ``division`` are 400
+``nickName`` ...       ``nick_name``, ``profile_url``, ``preferred_language``, ``locale``,
+                       ``timezone``, when the mapping has them (Identity Center's does)
 connector extension    the other extra attributes of the connector's attribute mapping
 ignored                ``name.formatted``, ``locale``, ``preferredLanguage``, ``timezone``,
                        ``password`` (:data:`IGNORED`); any other attribute with no home is
@@ -230,6 +236,21 @@ SCIM_HOMES: dict[str, str] = {
     "country": 'addresses[type eq "work"].country',
     "location": 'addresses[type eq "work"].formatted',
     "mobile_phone": 'phoneNumbers[type eq "mobile"].value',
+    # the core User's own attributes, for a mapping that has them (Identity Center's users
+    # hold them; IAM's default mapping does not, and ignores or refuses them)
+    "nick_name": "nickName",
+    "profile_url": "profileUrl",
+    "preferred_language": "preferredLanguage",
+    "locale": "locale",
+    "timezone": "timezone",
+}
+#: The core User's single-valued strings of :data:`SCIM_HOMES`: attribute -> model field.
+_CORE_PARTS = {
+    "nick_name": "nick_name",
+    "profile_url": "profile_url",
+    "preferred_language": "preferred_language",
+    "locale": "locale",
+    "timezone": "timezone",
 }
 _ADDRESS_PARTS = {
     "street_address": "street_address",
@@ -428,7 +449,7 @@ class Snapshot:
             if isinstance(row, Group)
         }
         direct: dict[str, list[PolicyAccess]] = {}
-        if policies:
+        if policies and FetchKind.POLICY_ACCESS in runtime.connector_type.fetch_kinds:
             for row in runtime.fetch(FetchKind.POLICY_ACCESS):
                 if isinstance(row, PolicyAccess) and row.via == "direct":
                     direct.setdefault(row.user_id, []).append(row)
@@ -497,6 +518,14 @@ class Users:
         #: Reads go to one account at a time (``read-account``) through the index; without
         #: the capability, every read is a bulk read (:class:`Snapshot`).
         self.reads_accounts = Capability.READ_ACCOUNT in runtime.connector_type.capabilities
+        capabilities = runtime.connector_type.capabilities
+        #: ``entitlements`` are managed policies, for a type that has them (it reads
+        #: ``policy-access``); a type without them (Identity Center) refuses any value.
+        self.policies = FetchKind.POLICY_ACCESS in runtime.connector_type.fetch_kinds
+        #: ``active`` is writable for a type that disables and enables; for one that cannot,
+        #: every account is active, ``true`` changes nothing and ``false`` is refused (400
+        #: ``mutability``), never ignored and never taken for a delete.
+        self.disables = Capability.DISABLE in capabilities and Capability.ENABLE in capabilities
         self.index = index if index is not None else AccountIndex(runtime)
         self.base_url = base_url.rstrip("/")
         self.external_id = EXTERNAL_ID in extra_attributes
@@ -573,6 +602,9 @@ class Users:
             enterprise["manager"] = {"value": values["manager"]}
         if enterprise:
             user[Enterprise] = Enterprise.model_validate(enterprise)
+        for name, part in _CORE_PARTS.items():
+            if name in self.homed:
+                setattr(user, part, values.get(name))
 
     def _read_homes(self, user: Any, carried: frozenset[str] | None) -> dict[str, str]:
         """The mapped attributes with a SCIM home that ``user`` speaks to (``""`` clears).
@@ -587,6 +619,9 @@ class Users:
 
         found["job_title"] = user.title or ""
         found["employee_type"] = user.user_type or ""
+        for name, part in _CORE_PARTS.items():
+            if name in self.homed:
+                found[name] = str(getattr(user, part, None) or "")
         if speaks("addresses"):
             work = [a for a in user.addresses or () if _kind(a.type) == "work"]
             others = [a for a in user.addresses or () if _kind(a.type) != "work"]
@@ -621,9 +656,16 @@ class Users:
         unhomed = sorted(name for name, value in found.items() if value and name not in self.homed)
         if unhomed:
             where = ", ".join(SCIM_HOMES[name] for name in unhomed)
+            # IAM's mapping is the operator's to extend; another type's attributes are its own
+            hint = (
+                " (add [aws-iam.attributes.NAME] to the config)"
+                if self.runtime.connector_type.name == "aws-iam"
+                else f" (connector {self.runtime.connector_type.name!r} has no home for it: "
+                "remove it from the client's attribute mapping)"
+            )
             raise InvalidValueException(
                 detail=f"{where} cannot be stored: the connector's attribute mapping has no "
-                f"{', '.join(unhomed)} (add [aws-iam.attributes.NAME] to the config)"
+                f"{', '.join(unhomed)}{hint}"
             )
         return {name: value for name, value in found.items() if name in self.homed}
 
@@ -759,7 +801,14 @@ class Users:
         email = normalize_user_name(user.user_name or "")
         if not email:
             raise InvalidValueException(detail="userName (the email) is required")
-        _refuse_unstored(user)
+        _refuse_unstored(user, self.homed)
+        self._refuse_inactive(user)
+        if user.entitlements and not self.policies:
+            raise InvalidValueException(
+                detail=f"entitlements cannot be stored: connector "
+                f"{self.runtime.connector_type.name!r} has no managed policies (grant its own "
+                "entitlements through IDHub; group memberships through PATCH /Groups)"
+            )
         policies: set[str] = set()
         for entitlement in user.entitlements or ():
             value = entitlement.value or ""
@@ -789,6 +838,17 @@ class Users:
             emails=_emails(user),
             active=user.active,
         )
+
+    def _refuse_inactive(self, user: Any) -> None:
+        """``active: false`` on a connector that cannot disable: 400 ``mutability`` before
+        any change, naming what to do instead (the request is not half applied)."""
+        if user.active is False and not self.disables:
+            raise MutabilityException(
+                detail=f"active cannot be false: connector {self.runtime.connector_type.name!r} "
+                "cannot disable an account (every account is active); nothing was changed. "
+                "Deprovision with DELETE instead (in the client: remove the mapping of active, "
+                "or turn off deactivation)"
+            )
 
     def _check_emails(self, wanted: Wanted, native_id: str | None, *, changed: bool) -> None:
         """``emails`` is read-only: it is the userName. A value that is another user's email is
@@ -879,6 +939,8 @@ class Users:
             raise MutabilityException(
                 detail="active cannot be removed: replace it with false to disable the user, "
                 "true to enable it"
+                if self.disables
+                else "active cannot be removed: every account of this connector is active"
             )
         changed = {normalize_user_name(value) for value in _emails(patched)} != {
             normalize_user_name(value) for value in _emails(current)
@@ -1057,10 +1119,14 @@ def _changed_account(
     )
 
 
-def _refuse_unstored(user: Any) -> None:
+def _refuse_unstored(user: Any, homed: Iterable[str] = ()) -> None:
     """A value for a core attribute IAM has no place for is refused (400 ``invalidValue``),
-    never dropped with a 200; :data:`IGNORED` lists what is ignored instead."""
-    given = [scim for name, scim in _UNSTORED.items() if getattr(user, name, None)]
+    never dropped with a 200; :data:`IGNORED` lists what is ignored instead. ``homed``: the
+    mapped attributes with a SCIM home, which are stored, not refused."""
+    stored = set(homed)
+    given = [
+        scim for name, scim in _UNSTORED.items() if name not in stored and getattr(user, name, None)
+    ]
     name = user.name
     if name is not None:
         for part, scim in (

@@ -88,6 +88,16 @@ class PermissionSets:
     def name_of(self, arn: str) -> str:
         return next((found.name for found in self.all() if found.arn == arn), arn)
 
+    def accounts_of(self, arn: str) -> list[str]:
+        """The AWS accounts the permission set is provisioned to
+        (ListAccountsForProvisionedPermissionSet, every page): where it can be assigned."""
+        paginator = self._client.get_paginator("list_accounts_for_provisioned_permission_set")
+        return [
+            str(account)
+            for page in paginator.paginate(InstanceArn=self._instance, PermissionSetArn=arn)
+            for account in page.get("AccountIds", [])
+        ]
+
 
 class Assignments:
     """Account assignments of one instance: listing, creating, deleting, awaiting."""

@@ -10,20 +10,27 @@ so listing the connector or validating its settings needs no credentials.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property, partial
 from typing import Any
 
 from hostsim.contract import (
     AccessRequest,
+    AccountDetail,
+    AccountLookup,
     AccountRef,
     AttributeSpec,
+    Capability,
     ConnectionStatus,
+    ConnectorError,
     ConnectorSchema,
     CreateRequest,
     DeleteRequest,
     EntitlementKind,
+    GroupDetail,
+    GroupRequest,
     ModifyRequest,
+    MutatingRequest,
     OperationResult,
     StepLog,
 )
@@ -35,6 +42,13 @@ from idhub_aws_plugin.identity_center.assignments import Assignments, Patience, 
 from idhub_aws_plugin.identity_center.directory import CORE_PATHS, EXTRA_ATTRIBUTES, Directory
 from idhub_aws_plugin.identity_center.entitlements import parse_entitlement
 from idhub_aws_plugin.identity_center.instance import Instance, discover
+from idhub_aws_plugin.identity_center.lookup import Lookup
+from idhub_aws_plugin.identity_center.planning import (
+    PlanningClients,
+    StoreNames,
+    plan_each,
+    plan_on,
+)
 from idhub_aws_plugin.identity_center.reconcile import Reconciliation, Row
 from idhub_aws_plugin.identity_center.settings import IdentityCenterSettings, load_settings
 
@@ -132,6 +146,47 @@ class IdentityCenterConnector:
         with aws_errors(SERVICE):
             reads = Reconciliation(self._directory, self._permission_sets, self._assignments)
             yield from reads.fetch(kind)
+
+    def read_account(self, lookup: AccountLookup) -> AccountDetail | None:
+        """One user by email or id, with its memberships and direct assignments (lookup.py)."""
+        with aws_errors(SERVICE):
+            return self._lookup.account(lookup)
+
+    def read_group(self, request: GroupRequest) -> GroupDetail | None:
+        """One group by display name, with its members' ids (lookup.py)."""
+        with aws_errors(SERVICE):
+            return self._lookup.group(request.name)
+
+    @property
+    def _lookup(self) -> Lookup:
+        return Lookup(self._directory, self._permission_sets, self._assignments)
+
+    def plan(self, operation: Capability, request: MutatingRequest) -> OperationResult:
+        """What ``operation`` would do: the operation itself, run on identitystore and
+        sso-admin clients that send their reads and no write (see
+        :mod:`idhub_aws_plugin.identity_center.planning`)."""
+        with aws_errors(SERVICE):
+            return plan_on(self._planner(), operation, request)
+
+    def plan_many(
+        self, operation: Capability, requests: Sequence[MutatingRequest]
+    ) -> Iterator[OperationResult | ConnectorError]:
+        """Plans in the order of ``requests``, on one planner (the instance and the
+        permission sets read once); a request the real run would refuse yields its error.
+        Creates (a bulk import) look their users and groups up in the store's names, read
+        once (ListUsers, ListGroups), not with a GetUserId a row."""
+        with aws_errors(SERVICE):
+            names = None
+            if operation is Capability.CREATE:
+                names = StoreNames.read(
+                    self._clients.client("identitystore"), self.instance.identity_store_id
+                )
+            yield from plan_each(self._planner(names), operation, requests)
+
+    def _planner(self, names: StoreNames | None = None) -> IdentityCenterConnector:
+        """This connector on dry-run clients over its own (with the store's ``names``)."""
+        clients = PlanningClients(self.settings, self._clients, names)
+        return IdentityCenterConnector(self.settings, clients)
 
     def test(self) -> ConnectionStatus:
         """Who the connector runs as (STS), which instance it found (ListInstances, unless

@@ -405,3 +405,24 @@ def test_a_leaver_loses_the_user_after_its_assignments_and_memberships(
     assert why(hub) == set()  # every grant closed
     assert people(hub)[ANN]["account"] is None
     assert found(hub.json("reconcile")) == set()  # nothing left behind
+
+
+def test_the_display_name_the_store_derives_is_no_drift_while_idhub_has_none(
+    center: IdentityCenter, hub: IDHub
+) -> None:
+    center.group("developers")
+    auto(hub, DEVELOPERS)
+    bo = email("bo")
+    hub.run("identity", "add", bo, "--first-name", "Bo", "--last-name", "Nix")
+    assert submit(hub, DEVELOPERS, for_=bo)["status"] == "complete"
+    user = center.user(bo)
+    assert user is not None and user["DisplayName"] == "Bo Nix"  # the connector's default
+    assert hub.json("reconcile")["findings"] == []
+    # once IDHub has a display name, a different one in the store is drift as before
+    hub.run("identity", "modify", bo, "--display-name", "Bo N.")
+    center.store.update_user(
+        IdentityStoreId=center.store_id,
+        UserId=user["UserId"],
+        Operations=[{"AttributePath": "displayName", "AttributeValue": "Bobby"}],
+    )
+    assert found(hub.json("reconcile")) == {(bo, "attribute-drift", "display_name", "report")}

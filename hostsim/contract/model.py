@@ -476,6 +476,10 @@ class AttributeSpec:
     on_create: bool
     on_modify: bool
     description: str = ""
+    #: The target always holds a value: without one from IDHub the connector writes a
+    #: default of its own (Identity Center's display name, from the first and last names),
+    #: which reconciliation does not report as drift while IDHub has none to push.
+    defaulted: bool = False
 
 
 @frozen

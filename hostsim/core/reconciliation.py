@@ -93,6 +93,9 @@ class Snapshot:
     held: dict[str, frozenset[str]]
     #: The attributes the connector maps (its schema), compared with the identity's.
     attributes: tuple[str, ...]
+    #: Those the target always holds, defaulted by the connector when IDHub gives none
+    #: (``AttributeSpec.defaulted``): no drift while IDHub has no value to push.
+    defaulted: frozenset[str] = frozenset()
 
 
 def read(state: State, runtime: Runtime) -> Snapshot:
@@ -118,8 +121,10 @@ def read(state: State, runtime: Runtime) -> Snapshot:
             if isinstance(row, PolicyAccess) and row.via == "direct":
                 entitlement = state.entitlement_id(f"policy:{row.policy_arn}")
                 held.setdefault(row.user_id, set()).add(entitlement)
-    attributes = tuple(spec.name for spec in runtime.schema().attributes)
-    return Snapshot(users, {k: frozenset(v) for k, v in held.items()}, attributes)
+    specs = runtime.schema().attributes
+    attributes = tuple(spec.name for spec in specs)
+    defaulted = frozenset(spec.name for spec in specs if spec.defaulted)
+    return Snapshot(users, {k: frozenset(v) for k, v in held.items()}, attributes, defaulted)
 
 
 def app_access(account: Account, snapshot: Snapshot) -> set[str]:
@@ -239,6 +244,8 @@ def _attributes(
         if idhub == app:
             continue
         direction = state.settings.direction(name)
+        if idhub is None and name in snapshot.defaulted and not direction.pulls:
+            continue  # the connector's own default; pushing "none" cannot clear it
         action, detail = _attribute_action(
             direction, idhub, app, baseline.get(name), name in baseline
         )

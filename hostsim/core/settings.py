@@ -68,6 +68,11 @@ class SyncDirection(StrEnum):
     APP_TO_IDHUB = "app-to-idhub"
     NO_SYNC = "no-sync"
 
+    @property
+    def pulls(self) -> bool:
+        """Whether the application's value may be taken into IDHub."""
+        return self in (SyncDirection.BIDIRECTIONAL, SyncDirection.APP_TO_IDHUB)
+
 
 def check_chain(chain: tuple[str, ...], where: str) -> tuple[str, ...]:
     """An approval chain: ``auto`` alone, or steps ``manager``, ``owner`` or an email."""

@@ -210,7 +210,11 @@ class IdentityCenterConnector:
 
     def schema(self) -> ConnectorSchema:
         core = [
-            AttributeSpec(name, path, on_create=True, on_modify=True)
+            # the identity store requires a display name: the connector derives it from the
+            # first and last names when none is given
+            AttributeSpec(
+                name, path, on_create=True, on_modify=True, defaulted=name == "display_name"
+            )
             for name, path in CORE_PATHS.items()
         ]
         core.append(AttributeSpec("email", "userName,emails", on_create=True, on_modify=True))

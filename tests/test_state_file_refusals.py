@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,6 +182,26 @@ while time.time() < start:
     time.sleep(0.001)
 open_state(Path(sys.argv[1])).close()
 """
+
+
+def test_a_first_open_waits_for_another_connections_lock_to_switch_to_wal(
+    tmp_path: Path,
+) -> None:
+    """SQLite refuses the switch to WAL at once while another connection holds a lock (its
+    busy handler is not asked): the open waits for the lock instead of failing."""
+    path = tmp_path / "state.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    released.start()
+    try:
+        db = open_state(path)
+    finally:
+        released.join()
+        other.close()
+    assert str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+    assert schema_version(db) == SCHEMA_VERSION
+    db.close()
 
 
 def test_processes_opening_a_new_file_at_once_all_find_it_migrated(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -310,9 +311,34 @@ def _refuse_foreign(db: sqlite3.Connection, path: Path) -> None:
 
 def _use_wal(db: sqlite3.Connection) -> None:
     """WAL (readers never wait for the writer); switched only when not already, since the
-    switch writes the file's header."""
-    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-        db.execute("PRAGMA journal_mode = WAL")
+    switch writes the file's header.
+
+    SQLite answers the switch "database is locked" at once, without waiting in its busy
+    handler, while another connection holds a lock on the file: several processes opening a
+    new state file together meet exactly that (one switches, then migrates, while another
+    tries to switch). So the switch waits here, as the busy handler would, up to the same
+    :data:`BUSY_TIMEOUT_MS`; by then the other process has usually switched it already.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (SQLITE_BUSY/LOCKED)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
 
 
 def schema_version(db: sqlite3.Connection) -> int:

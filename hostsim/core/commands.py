@@ -1073,45 +1073,22 @@ class CoreCommands:
         return code
 
     def runs(self) -> int:
-        if applications.organized(self.state):
-            return self._runs_everywhere()
-        found = reconciliation.runs(self.state, self.args.limit)
+        """The newest runs; in an organization those of every AWS account, each naming its
+        application."""
+        organized = applications.organized(self.state)
+        among = applications.known(self.state) if organized else None
+        found = reconciliation.runs(self.state, self.args.limit, among)
         if self.args.json:
             _print_json(found)
             return 0
+        columns: tuple[str, ...] = ("run", "application", "started_at", "actor", "status", "counts")
+        if not organized:
+            columns = tuple(column for column in columns if column != "application")
         rows = [
-            [
-                run["run"],
-                run["started_at"],
-                run["actor"],
-                run["status"],
-                ", ".join(f"{k} {v}" for k, v in dict(run["counts"]).items()),  # type: ignore[call-overload]
-            ]
+            [_counts(run["counts"]) if column == "counts" else run[column] for column in columns]
             for run in found
         ]
-        _print_table(("run", "started_at", "actor", "status", "counts"), rows, "runs")
-        return 0
-
-    def _runs_everywhere(self) -> int:
-        """The runs of every AWS account of an organization, each naming its application."""
-        found = reconciliation.runs(self.state, self.args.limit, applications.known(self.state))
-        if self.args.json:
-            _print_json(found)
-            return 0
-        rows = [
-            [
-                run["run"],
-                run["application"],
-                run["started_at"],
-                run["actor"],
-                run["status"],
-                ", ".join(f"{k} {v}" for k, v in dict(run["counts"]).items()),  # type: ignore[call-overload]
-            ]
-            for run in found
-        ]
-        _print_table(
-            ("run", "application", "started_at", "actor", "status", "counts"), rows, "runs"
-        )
+        _print_table(columns, rows, "runs")
         return 0
 
     def audit(self) -> int:
@@ -1144,6 +1121,12 @@ def _failed_run(state: State, exc: ConnectorError) -> Report:
     if not latest:  # it failed before its run was logged
         return Report(0, "failed", (), {}, f"reading it failed: {exc.message}")
     return Report(int(str(latest[0]["run"])), "failed", (), {}, str(latest[0]["message"]))
+
+
+def _counts(counts: object) -> str:
+    """A run's counts in one cell: ``2 orphan-account, 1 attribute-drift``."""
+    assert isinstance(counts, Mapping)
+    return ", ".join(f"{kind} {count}" for kind, count in counts.items())
 
 
 def _print_sync(summary: catalog.SyncSummary, synced: str) -> None:

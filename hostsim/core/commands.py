@@ -489,11 +489,7 @@ class CoreCommands:
                 }
             )
             return 0
-        print(f"identity {person.email}: left on {person.left_at}")
-        if done.waited:
-            print(f"waited for work in progress for {person.email} in another process")
-        for what in done.undone:
-            print(f"undone, as {person.email} left while it ran: {what}")
+        _print_left(done)
         print(_leave_line(done))
         if done.result is not None:
             output.write_result(done.result, sys.stdout, as_json=False)
@@ -525,11 +521,7 @@ class CoreCommands:
                 }
             )
             return 0
-        print(f"identity {person.email}: left on {person.left_at}")
-        if done.waited:
-            print(f"waited for work in progress for {person.email} in another process")
-        for what in done.undone:
-            print(f"undone, as {person.email} left while it ran: {what}")
+        _print_left(done)
         for place in done.places:
             line = _leave_line(
                 evolve(done, done=place.done, account=place.account, delete_due=place.delete_due)
@@ -1142,6 +1134,17 @@ def _print_sync(summary: catalog.SyncSummary, synced: str) -> None:
         f"{synced}: {len(summary.added)} added, {len(summary.updated)} updated, "
         f"{len(summary.removed)} gone, {summary.unchanged} unchanged"
     )
+
+
+def _print_left(done: leavers.Leave) -> None:
+    """When the person left, whether the leave waited for work in flight, and what that work
+    undid (the lines every leave prints first, in one account or in many)."""
+    person = done.identity
+    print(f"identity {person.email}: left on {person.left_at}")
+    if done.waited:
+        print(f"waited for work in progress for {person.email} in another process")
+    for what in done.undone:
+        print(f"undone, as {person.email} left while it ran: {what}")
 
 
 def _leave_line(done: leavers.Leave) -> str:
